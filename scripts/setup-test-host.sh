@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the real tools the test suite checks against. Debian/Ubuntu, as root.
+# Idempotent: safe to run again.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then echo "run as root (sudo $0)" >&2; exit 1; fi
+export DEBIAN_FRONTEND=noninteractive
+
+apt-get update
+apt-get install -y --no-install-recommends \
+  ca-certificates curl xz-utils gzip \
+  dpkg-dev lintian \
+  systemd \
+  wpasupplicant \
+  iproute2 dnsmasq-base \
+  mmdebstrap debian-archive-keyring arch-test \
+  qemu-user-static binfmt-support \
+  qemu-system-x86 qemu-system-arm qemu-utils ipxe-qemu \
+  dosfstools mtools e2fsprogs fdisk util-linux \
+  bmap-tools \
+  prometheus-node-exporter
+
+# Consul 1.8.7 and Prometheus 2.24.1 (the last Debian build with consul_sd) come from
+# Debian bullseye. They are unpacked under /opt/piinit-test-tools with a private apt
+# state, so the host's apt configuration is not touched.
+TOOLS=/opt/piinit-test-tools
+mkdir -p "$TOOLS/apt/lists/partial" "$TOOLS/debs" "$TOOLS/root"
+# The Debian mirror the host's apt already uses (deb822 or one-line sources alike).
+MIRROR=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' | awk '$2 !~ /security|updates|backports/ {print $1; exit}')
+MIRROR=${MIRROR%/}
+echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR bullseye main" > "$TOOLS/apt/sources.list"
+APTOPTS=(-o Dir::Etc::SourceList="$TOOLS/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+         -o Dir::State::Lists="$TOOLS/apt/lists" -o Dir::Cache::archives="$TOOLS/debs"
+         -o APT::Architecture=amd64)
+apt-get "${APTOPTS[@]}" update
+( cd "$TOOLS/debs" && apt-get "${APTOPTS[@]}" download consul prometheus )
+for deb in "$TOOLS"/debs/*.deb; do dpkg-deb -x "$deb" "$TOOLS/root"; done
+ln -sf "$TOOLS/root/usr/bin/consul" /usr/local/bin/consul
+ln -sf "$TOOLS/root/usr/bin/prometheus" /usr/local/bin/prometheus
+ln -sf "$TOOLS/root/usr/bin/promtool" /usr/local/bin/promtool
+consul version | head -n1
+promtool --version 2>&1 | head -n1
+
+# binfmt_misc for foreign-arch chroots (mmdebstrap, qemu-user-static)
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
+fi
+update-binfmts --enable >/dev/null 2>&1 || true

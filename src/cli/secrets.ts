@@ -1,0 +1,11 @@
+import type { Command } from '@commander-js/extra-typings';
+import { UserError } from '../errors.ts';
+
+export function register(program: Command): void {
+  program
+    .command('secrets')
+    .description('(not built yet)')
+    .action(() => {
+      throw new UserError('piinit secrets is not built yet');
+    });
+}
