@@ -25,7 +25,9 @@ export interface Node {
   arch: DebianArch;
   /** Lower-case, colon separated. */
   mac: string;
-  /** Static IPv4 address, or null when the node takes its address from a DHCP reservation. */
+  /** IPv4 address. With addressing "dhcp" it is the address the router reserves for the
+   *  MAC; with "static" the image configures it. Servers and the monitor always have one
+   *  (retry_join and scrape targets need it); null only for a client on a dynamic lease. */
   address: string | null;
 }
 
@@ -48,18 +50,37 @@ export interface Wifi {
   psk: string;
 }
 
+export interface KeyPair {
+  /** PEM certificate (chain not included). */
+  cert: string;
+  /** PEM private key. Secret. */
+  key: string;
+}
+
+/** Everything secret lives in one file (mode 0600), generated once by `piinit init`. */
 export interface Secrets {
+  /** 32 random bytes, base64. */
   consulGossipKey: string;
+  /** 32 random bytes, base64 (Nomad server gossip). */
   nomadGossipKey: string;
-  /** PEM. Present once `piinit init` generated the CA (security issue). */
-  ca?: { cert: string; key: string };
-  /** ACL tokens (UUIDs). */
+  /** Cluster CA (ECDSA) and the certificates piinit issued from it. The server certificates
+   *  are shared by all servers (one identical image per role), so their SANs name every
+   *  server address. Absent until generated (security issue). */
+  tls?: {
+    ca: KeyPair;
+    consulServer: KeyPair;
+    nomadServer: KeyPair;
+    nomadClient: KeyPair;
+  };
+  /** ACL tokens, as UUIDs (Consul SecretIDs / Nomad secret IDs). */
   tokens: {
     consulBootstrap?: string;
     consulAgent?: string;
     consulPrometheus?: string;
     consulOperator?: string;
+    consulDns?: string;
     nomadBootstrap?: string;
+    nomadOperator?: string;
   };
   wifiPassphrase?: string;
   wifiPsk?: string;
