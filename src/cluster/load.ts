@@ -1,0 +1,177 @@
+// cluster.yaml + the secrets file → the typed Cluster, or every problem at once with its
+// file:line:column.
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { UserError } from '../errors.ts';
+import { boardArch } from './boards.ts';
+import { checkCluster, DEFAULT_SOURCE } from './checks.ts';
+import { ClusterValidationError, type Diagnostic } from './diagnostics.ts';
+import { normalizeMac, parseCidr, formatIPv4 } from './net.ts';
+import { clusterFileSchema, secretsFileSchema, type ClusterFile, type SecretsFile } from './schema.ts';
+import { resolveSecretsPath, secretsFromFile } from './secrets.ts';
+import { COMPONENTS, type Cluster, type ComponentName, type ComponentSpec, type Secrets } from './types.ts';
+import { wpaPsk } from './wifi.ts';
+import { YamlFile } from './yamlfile.ts';
+
+/** Raft multiplier when cluster.yaml sets none. Measured here with Consul 1.8.7: multiplier 1
+ *  elects in ~1.6 s but SD-card write stalls on a Pi then cause needless elections; the
+ *  default 5 took up to 12 s to fail over. 3 keeps election and fail-over under 10 s. */
+export const DEFAULT_RAFT_MULTIPLIER = 3;
+
+const DEFAULT_PACKAGE: Record<ComponentName, string> = {
+  consul: 'consul',
+  nomad: 'nomad',
+  prometheus: 'prometheus',
+  node_exporter: 'prometheus-node-exporter',
+};
+
+export interface LoadOptions {
+  /** The secrets file; default: cluster.yaml's `secrets_file:`, else cluster.secrets.yaml beside it. */
+  secretsPath?: string;
+}
+
+export interface LoadResult {
+  cluster: Cluster;
+  warnings: Diagnostic[];
+}
+
+async function readText(path: string, what: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'EISDIR') throw new UserError(`${path} is a directory, not a ${what}`);
+    if (code === 'EACCES') throw new UserError(`cannot read ${what} ${path}: permission denied`);
+    throw e;
+  }
+}
+
+export async function loadCluster(clusterPath: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  const text = await readText(clusterPath, 'cluster file');
+  if (text === null) throw new UserError(`cluster file ${clusterPath} not found (create one with: piinit init)`);
+  const cf = new YamlFile(clusterPath, text);
+  const diags: Diagnostic[] = [...cf.syntax];
+  let parsed: ClusterFile | undefined;
+  if (cf.ok) {
+    const v = cf.validate(clusterFileSchema);
+    parsed = v.value;
+    diags.push(...v.diagnostics, ...checkCluster(cf));
+  }
+
+  // The secrets file.
+  const secretsKey = cf.valueAt(['secrets_file']);
+  const secretsPath = resolveSecretsPath(clusterPath, secretsKey, opts.secretsPath);
+  const secretsText = await readText(secretsPath, 'secrets file');
+  let secrets: SecretsFile | undefined;
+  let sf: YamlFile | undefined;
+  if (secretsText === null) {
+    const hint = `create it with: piinit init ${dirname(clusterPath)} --secrets-only`;
+    if (!opts.secretsPath && typeof secretsKey === 'string') {
+      diags.push(cf.diagnostic(['secrets_file'], 'error', `secrets file ${secretsPath} not found (${hint})`));
+    } else {
+      diags.push({ file: secretsPath, line: 1, column: 1, path: '', severity: 'error', message: `secrets file not found (${hint})` });
+    }
+  } else {
+    const st = await stat(secretsPath);
+    if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+      const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+      diags.push({
+        file: secretsPath,
+        line: 1,
+        column: 1,
+        path: '',
+        severity: 'error',
+        message: `the secrets file is readable by group or others (mode ${mode}); run: chmod 600 ${secretsPath}`,
+      });
+    }
+    sf = new YamlFile(secretsPath, secretsText);
+    diags.push(...sf.syntax);
+    if (sf.ok) {
+      const v = sf.validate(secretsFileSchema);
+      secrets = v.value;
+      diags.push(...v.diagnostics);
+    }
+  }
+
+  // Wi-Fi: the SSID is in cluster.yaml, the passphrase or PSK in the secrets file.
+  if (sf?.ok && cf.ok) {
+    const wifi = cf.valueAt(['wifi']);
+    const pass = sf.valueAt(['wifi_passphrase']);
+    const psk = sf.valueAt(['wifi_psk']);
+    if (wifi !== undefined && wifi !== null) {
+      if (pass === undefined && psk === undefined) {
+        diags.push(
+          sf.diagnostic(
+            ['wifi_passphrase'],
+            'error',
+            `missing: ${clusterPath} has a wifi section, so the secrets file needs wifi_passphrase (or the 64-hex-digit wifi_psk)`,
+          ),
+        );
+      } else if (pass !== undefined && psk !== undefined) {
+        diags.push(sf.diagnostic(['wifi_psk'], 'error', 'give wifi_passphrase or wifi_psk, not both', { key: true }));
+      }
+    } else if (pass !== undefined || psk !== undefined) {
+      const key = pass !== undefined ? 'wifi_passphrase' : 'wifi_psk';
+      diags.push(sf.diagnostic([key], 'warning', `unused: ${clusterPath} has no wifi section`, { key: true }));
+    }
+  }
+
+  if (diags.some((d) => d.severity === 'error') || !parsed || !secrets) throw new ClusterValidationError(diags);
+  const cluster = buildCluster(parsed, secretsFromFile(secrets), { cluster: clusterPath, secrets: secretsPath });
+  return { cluster, warnings: diags };
+}
+
+/** Defaults and derived values. Input is already valid. */
+function buildCluster(f: ClusterFile, secrets: Secrets, files: Cluster['files']): Cluster {
+  const cidr = parseCidr(f.network.cidr);
+  if (!cidr.ok) throw new Error('unreachable: cidr validated');
+  const clusterDir = dirname(files.cluster);
+  const components = {} as Record<ComponentName, ComponentSpec>;
+  for (const name of COMPONENTS) {
+    const c = f.components[name];
+    const source = c.source ?? (DEFAULT_SOURCE[name] as ComponentSpec['source']);
+    const spec: ComponentSpec = { name, version: c.version, source };
+    if (source === 'debian') {
+      spec.suite = c.suite;
+      spec.package = c.package ?? DEFAULT_PACKAGE[name];
+    }
+    if (source === 'mirror' && c.mirror) {
+      spec.mirror = /^https?:\/\//i.test(c.mirror) ? c.mirror : resolve(clusterDir, c.mirror);
+    }
+    components[name] = spec;
+  }
+  let wifi: Cluster['wifi'] = null;
+  if (f.wifi) {
+    const psk = secrets.wifiPsk?.toLowerCase() ?? wpaPsk(f.wifi.ssid, secrets.wifiPassphrase ?? '');
+    wifi = { ssid: f.wifi.ssid, country: f.wifi.country, psk };
+  }
+  return {
+    name: f.name,
+    datacenter: f.datacenter ?? 'dc1',
+    domain: f.domain ?? 'consul',
+    network: {
+      cidr: f.network.cidr,
+      networkAddress: formatIPv4(cidr.cidr.network),
+      prefixLength: cidr.cidr.prefixLength,
+      gateway: f.network.gateway,
+      dns: f.network.dns ?? [f.network.gateway],
+      addressing: f.network.addressing ?? 'dhcp',
+    },
+    nodes: f.nodes.map((n) => ({
+      name: n.name,
+      role: n.role,
+      board: n.board,
+      arch: boardArch(n.board),
+      mac: normalizeMac(n.mac)!,
+      address: n.address === undefined || n.address === 'dhcp' ? null : n.address,
+    })),
+    components,
+    consul: { raftMultiplier: f.consul?.raft_multiplier ?? DEFAULT_RAFT_MULTIPLIER },
+    wifi,
+    ssh: { authorizedKeys: f.ssh?.authorized_keys ?? [] },
+    security: { tls: f.security?.tls ?? true, acl: f.security?.acl ?? true },
+    secrets,
+    files,
+  };
+}

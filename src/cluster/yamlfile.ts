@@ -1,0 +1,169 @@
+// A parsed YAML file that can say where any field path is (line:column), and turn zod
+// issues into positioned diagnostics with readable messages.
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import { formatPath, type Diagnostic, type PathSegment, type Severity } from './diagnostics.ts';
+import { knownKeysAt } from './schema.ts';
+
+export class YamlFile {
+  readonly doc: Document.Parsed;
+  readonly data: unknown;
+  /** Syntax errors and warnings from the YAML parser. */
+  readonly syntax: Diagnostic[] = [];
+  private readonly lines = new LineCounter();
+
+  constructor(
+    readonly file: string,
+    text: string,
+  ) {
+    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+    for (const [list, severity] of [
+      [this.doc.errors, 'error'],
+      [this.doc.warnings, 'warning'],
+    ] as const) {
+      for (const e of list) {
+        const { line, col } = this.lines.linePos(e.pos[0]);
+        this.syntax.push({ file, line, column: col, path: '', severity, message: yamlMessage(e.message) });
+      }
+    }
+    this.data = this.doc.errors.length ? undefined : this.doc.toJS({ maxAliasCount: 100 });
+  }
+
+  get ok(): boolean {
+    return this.doc.errors.length === 0;
+  }
+
+  /** Position of the deepest node along path that exists (a missing key points at its parent map).
+   *  With key: true and a map entry at the end of path, the position of the key itself. */
+  position(path: readonly PathSegment[], opts: { key?: boolean } = {}): { line: number; column: number } {
+    let node: unknown = this.doc.contents;
+    let offset = node && (node as YamlNode).range ? (node as YamlNode).range![0] : 0;
+    for (let i = 0; i < path.length; i++) {
+      const seg = path[i]!;
+      const last = i === path.length - 1;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg));
+        if (!pair) break;
+        const keyRange = (pair.key as YamlNode | null)?.range;
+        const valueRange = (pair.value as YamlNode | null)?.range;
+        if (last && opts.key && keyRange) {
+          offset = keyRange[0];
+          break;
+        }
+        // "key:" with nothing after it: point at the key.
+        const emptyValue = pair.value === null || (isScalar(pair.value) && pair.value.value === null && pair.value.source === '');
+        if (valueRange && !emptyValue) offset = valueRange[0];
+        else if (keyRange) offset = keyRange[0];
+        node = pair.value;
+      } else if (isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg] as YamlNode | undefined;
+        if (!item?.range) break;
+        offset = item.range[0];
+        node = item;
+      } else break;
+    }
+    const { line, col } = this.lines.linePos(offset);
+    return { line, column: col };
+  }
+
+  diagnostic(path: readonly PathSegment[], severity: Severity, message: string, opts: { key?: boolean } = {}): Diagnostic {
+    return { file: this.file, ...this.position(path, opts), path: formatPath(path), severity, message };
+  }
+
+  /** The raw value at path in the parsed data, or undefined. */
+  valueAt(path: readonly PathSegment[]): unknown {
+    let v: unknown = this.data;
+    for (const seg of path) {
+      if (v === null || typeof v !== 'object') return undefined;
+      v = (v as Record<string | number, unknown>)[seg];
+    }
+    return v;
+  }
+
+  /** Validates the data against schema; returns the parsed value (if valid) and diagnostics. */
+  validate<S extends z.ZodType>(schema: S): { value?: z.infer<S>; diagnostics: Diagnostic[] } {
+    const r = schema.safeParse(this.data);
+    if (r.success) return { value: r.data, diagnostics: [] };
+    const out: Diagnostic[] = [];
+    for (const issue of r.error.issues) {
+      const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+      if (issue.code === 'unrecognized_keys') {
+        const known = knownKeysAt(schema, path);
+        for (const key of issue.keys) {
+          const hint = didYouMean(key, known);
+          const msg = `unknown field "${key}"${hint ? ` (did you mean "${hint}"?)` : known.length ? ` (expected one of: ${known.join(', ')})` : ''}`;
+          out.push(this.diagnostic([...path, key], 'error', msg, { key: true }));
+        }
+        continue;
+      }
+      out.push(this.diagnostic(path, 'error', this.describe(issue, path)));
+    }
+    return { diagnostics: out };
+  }
+
+  private describe(issue: z.core.$ZodIssue, path: PathSegment[]): string {
+    const value = this.valueAt(path);
+    switch (issue.code) {
+      case 'invalid_type': {
+        if (value === undefined) return path.length ? 'missing required field' : 'the file is empty: expected a YAML mapping';
+        const expected = issue.expected === 'object' ? 'a mapping (key: value lines)' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`;
+        let msg = `expected ${expected}, got ${kindOf(value)}`;
+        if (issue.expected === 'string' && typeof value === 'number') msg += ' (put it in quotes)';
+        return msg;
+      }
+      case 'invalid_value':
+        return `${JSON.stringify(value)} is not one of: ${issue.values.map((v) => String(v)).join(', ')}`;
+      case 'too_small':
+        if (issue.origin === 'array') return `needs at least ${issue.minimum} ${Number(issue.minimum) === 1 ? 'entry' : 'entries'}`;
+        if (issue.origin === 'string') return 'must not be empty';
+        return `${String(value)} is too small: the minimum is ${issue.minimum}`;
+      case 'too_big':
+        return `${String(value)} is too large: the maximum is ${issue.maximum}`;
+      case 'invalid_format':
+      case 'custom':
+      default:
+        return issue.message;
+    }
+  }
+}
+
+function kindOf(v: unknown): string {
+  if (v === null) return 'nothing (null)';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `the text ${JSON.stringify(v)}`;
+  return `the ${typeof v} ${String(v)}`;
+}
+
+/** The parser's messages sometimes end with a position we already print. */
+function yamlMessage(m: string): string {
+  return m.replace(/ at line \d+, column \d+:?[\s\S]*$/, '').trim();
+}
+
+export function levenshtein(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/** The closest known name, if it is close enough to be a typo. */
+export function didYouMean(input: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = levenshtein(input.toLowerCase().replaceAll('-', '_'), k);
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
+}
