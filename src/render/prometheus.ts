@@ -130,7 +130,7 @@ export function renderPrometheus(ctx: RenderContext): FileTree {
   const acl = aclTokens(c);
   const p = ctx.p;
   const tree: FileTree = new Map(consulService(ctx, 'prometheus', PROMETHEUS_PORT, { tags: ['metrics'], checkHttp: '/-/healthy' }));
-  const yml = `# Rendered by piinit from ${c.name}; edit cluster.yaml, not this file.\n${stringify(prometheusConfig(ctx), { lineWidth: 0 })}`;
+  const yml = `# Rendered by piinit from ${c.name}; edit cluster.yaml, not this file.\n${stringify(prometheusConfig(ctx), { lineWidth: 0, aliasDuplicateObjects: false })}`;
   tree.set(
     p(PROMETHEUS_CONFIG),
     // With ACLs the Consul SD token is inline (Prometheus 2.24's consul_sd_configs has no token file).

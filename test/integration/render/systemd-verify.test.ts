@@ -1,0 +1,43 @@
+// `systemd-analyze verify` on every unit of every role's image, in a root where the
+// ExecStart binaries exist (stand-ins) and the host's targets give the dependencies.
+import assert from 'node:assert/strict';
+import { chmod, copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ROLES } from '../../../src/cluster/boards.ts';
+import { isSymlink } from '../../../src/render/filetree.ts';
+import { renderRole } from '../../../src/render/index.ts';
+import { writeTree } from '../../../src/render/write.ts';
+import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
+import { run, tempDir } from './tools.ts';
+
+async function prepareRoot(root: string): Promise<void> {
+  const units = join(root, 'usr/lib/systemd/system');
+  await mkdir(units, { recursive: true });
+  for (const f of await readdir('/usr/lib/systemd/system')) {
+    if (!/\.(target|slice|socket)$/.test(f) || existsSync(join(units, f))) continue;
+    await copyFile(join('/usr/lib/systemd/system', f), join(units, f)).catch(() => undefined);
+  }
+  for (const dir of ['usr/bin', 'bin', 'usr/sbin']) await mkdir(join(root, dir), { recursive: true });
+  for (const b of ['usr/bin/consul', 'usr/bin/nomad', 'usr/bin/prometheus', 'usr/bin/node_exporter', 'bin/kill', 'usr/sbin/wpa_supplicant']) {
+    await writeFile(join(root, b), '#!/bin/sh\n');
+    await chmod(join(root, b), 0o755);
+  }
+}
+
+for (const role of ROLES) {
+  test(`systemd-analyze verify: every unit of the ${role} image`, async (t) => {
+    const root = await tempDir(t);
+    const c = fixtureCluster({ ssh: { authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1 admin@test'] } });
+    c.network.addressing = 'static';
+    const tree = renderRole(c, role);
+    await writeTree(tree, root);
+    await prepareRoot(root);
+    const units = [...tree].filter(([p, e]) => !isSymlink(e) && /^\/usr\/lib\/systemd\/system\/[^/]+\.service$/.test(p)).map(([p]) => p);
+    assert.ok(units.length >= 2, `${role}: ${units.join(' ')}`);
+    const r = run('systemd-analyze', ['verify', '--man=no', `--root=${root}`, ...units], { cwd: root });
+    assert.equal(r.status, 0, r.out);
+    assert.equal(r.out.trim(), '', `${role}: warnings:\n${r.out}`);
+  });
+}
