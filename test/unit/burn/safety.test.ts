@@ -1,0 +1,157 @@
+// The decisions that keep piinit from writing to the wrong disk, on lsblk outputs of real
+// kinds of machines (test/fixtures/lsblk).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  assessAll,
+  assessTarget,
+  parseMountinfo,
+  parseSwaps,
+  type SystemSnapshot,
+  type Verdict,
+} from '../../../src/burn/safety.ts';
+
+function fixture(name: string): SystemSnapshot {
+  const j = JSON.parse(readFileSync(join('test/fixtures/lsblk', name), 'utf8')) as {
+    lsblk: SystemSnapshot['lsblk'];
+    mountinfo: string;
+    swaps: string;
+    mmcTypes?: Record<string, string>;
+  };
+  return { lsblk: j.lsblk, mounts: parseMountinfo(j.mountinfo), swaps: parseSwaps(j.swaps), mmcTypes: j.mmcTypes };
+}
+
+const GiB = 1024 ** 3;
+const image = { imageSize: 2 * GiB };
+
+function refused(v: Verdict, pattern: RegExp): void {
+  assert.equal(v.ok, false, `${v.path} should be refused`);
+  assert.ok(
+    v.reasons.some((r) => pattern.test(r)),
+    `${v.path}: no reason matches ${pattern}: ${JSON.stringify(v.reasons)}`,
+  );
+}
+
+test('parseMountinfo reads maj:min, mount point (unescaped) and source', () => {
+  const m = parseMountinfo(
+    '26 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n' +
+      '90 26 8:49 / /media/user/MY\\040STICK rw,nosuid shared:5 - exfat /dev/sdd1 rw\n',
+  );
+  assert.deepEqual(m, [
+    { majMin: '254:0', mountPoint: '/', source: '/dev/vda' },
+    { majMin: '8:49', mountPoint: '/media/user/MY STICK', source: '/dev/sdd1' },
+  ]);
+});
+
+test('laptop: the USB reader with a card is the one candidate', () => {
+  const snap = fixture('laptop-nvme-luks-lvm-usb-reader.json');
+  const v = assessTarget('/dev/sdb', snap, image);
+  assert.deepEqual(v.reasons, []);
+  assert.equal(v.ok, true);
+  assert.equal(v.device?.model, 'Generic- SD/MMC');
+  assert.equal(v.device?.size, 31_914_983_424);
+  assert.deepEqual(
+    v.device?.partitions.map((p) => [p.path, p.fstype, p.label]),
+    [
+      ['/dev/sdb1', 'vfat', 'bootfs'],
+      ['/dev/sdb2', 'ext4', 'rootfs'],
+    ],
+  );
+  assert.deepEqual(
+    assessAll(snap, image).filter((x) => x.ok).map((x) => x.path),
+    ['/dev/sdb'],
+  );
+});
+
+test('laptop: the NVMe system disk is refused through LUKS and LVM holders, also as not removable', () => {
+  const snap = fixture('laptop-nvme-luks-lvm-usb-reader.json');
+  const v = assessTarget('/dev/nvme0n1', snap, image);
+  refused(v, /holds the running system: \/ is mounted from it \(\/dev\/mapper\/vg0-root, lvm/);
+  refused(v, /in use as swap \(\/dev\/mapper\/vg0-swap/);
+  refused(v, /mounted file system \(\/dev\/nvme0n1p1\) at \/boot\/efi/);
+  refused(v, /not removable and not on a USB or SD bus \(transport nvme\)/);
+});
+
+test('laptop: a partition, an empty reader slot, a mounted stick and a dm volume are refused', () => {
+  const snap = fixture('laptop-nvme-luks-lvm-usb-reader.json');
+  refused(assessTarget('/dev/sdb1', snap, image), /is a partition of \/dev\/sdb: give the whole device \/dev\/sdb/);
+  refused(assessTarget('/dev/sdc', snap, image), /no medium/);
+  refused(assessTarget('/dev/sdd', snap, image), /mounted file system \(\/dev\/sdd1\) at \/media\/user\/STICK: unmount it first/);
+  refused(assessTarget('/dev/mapper/vg0-root', snap, image), /lvm device/);
+  refused(assessTarget('/dev/sdz', snap, image), /not a block device known to lsblk/);
+});
+
+test('a target smaller than the image is refused with both sizes', () => {
+  const snap = fixture('laptop-nvme-luks-lvm-usb-reader.json');
+  const v = assessTarget('/dev/sdb', snap, { imageSize: 64 * GiB });
+  refused(v, /too small: 29\.7 GiB \(31914983424 bytes\) for an image of 64\.0 GiB/);
+  assert.equal(v.reasons.length, 1);
+});
+
+test('built-in SD slot (mmcblk, not removable) is a candidate; eMMC and its boot areas are not', () => {
+  const snap = fixture('laptop-mmc-slot-emmc-sata.json');
+  assert.equal(assessTarget('/dev/mmcblk0', snap, image).ok, true);
+  refused(assessTarget('/dev/mmcblk1', snap, image), /soldered-on eMMC/);
+  refused(assessTarget('/dev/mmcblk1boot0', snap, image), /boot or RPMB area/);
+  const sda = assessTarget('/dev/sda', snap, image);
+  refused(sda, /holds the running system/); // btrfs: found by source, maj:min is anonymous
+  refused(sda, /transport sata/);
+  assert.deepEqual(
+    assessAll(snap, image).filter((x) => x.ok).map((x) => x.path),
+    ['/dev/mmcblk0'],
+  );
+});
+
+test('workstation: a RAID member is refused because the array on it is mounted; an automounted card too', () => {
+  const snap = fixture('workstation-nvme-lvm-md-raid.json');
+  refused(assessTarget('/dev/sdb', snap, image), /mounted file system \(\/dev\/md0, raid1 on this device\) at \/srv/);
+  refused(assessTarget('/dev/nvme0n1', snap, image), /holds the running system/);
+  const card = assessTarget('/dev/sdc', snap, image);
+  refused(card, /\(\/dev\/sdc1\) at \/media\/me\/bootfs: unmount it first/);
+  assert.equal(card.reasons.length, 1);
+  assert.deepEqual(assessAll(snap, image).filter((x) => x.ok), []);
+});
+
+test('Raspberry Pi: its own SD card (/ as /dev/root) is refused, the USB reader is the candidate', () => {
+  const snap = fixture('raspberry-pi-sd-root-usb-reader.json');
+  refused(assessTarget('/dev/mmcblk0', snap, image), /holds the running system/);
+  refused(assessTarget('/dev/mmcblk0', snap, image), /\/boot\/firmware/);
+  refused(assessTarget('/dev/zram0', snap, image), /in use as swap/);
+  assert.equal(assessTarget('/dev/sda', snap, image).ok, true);
+});
+
+test('this VM (recorded here): the virtio system disk is refused', () => {
+  const snap = fixture('virtio-vm.json');
+  const v = assessTarget('/dev/vda', snap, image);
+  refused(v, /holds the running system/);
+  refused(v, /transport unknown/);
+  refused(assessTarget('/dev/zram0', snap, image), /no medium/);
+  assert.deepEqual(assessAll(snap, image).filter((x) => x.ok), []);
+});
+
+test('loop devices are cards only with the explicit allow option, and still get every other check', () => {
+  const loop = {
+    name: 'loop3',
+    kname: 'loop3',
+    path: '/dev/loop3',
+    type: 'loop',
+    'maj:min': '7:3',
+    size: 4 * GiB,
+    rm: false,
+    hotplug: false,
+    ro: false,
+    tran: null,
+    mountpoints: [null],
+  };
+  const snap: SystemSnapshot = { lsblk: { blockdevices: [loop] }, mounts: [], swaps: [] };
+  refused(assessTarget('/dev/loop3', snap, image), /loop device/);
+  assert.equal(assessTarget('/dev/loop3', snap, { ...image, allowLoop: true }).ok, true);
+  const mounted: SystemSnapshot = {
+    ...snap,
+    mounts: parseMountinfo('46 26 7:3 / /tmp/x rw,relatime - ext4 /dev/loop3 rw\n'),
+  };
+  refused(assessTarget('/dev/loop3', mounted, { ...image, allowLoop: true }), /mounted file system at \/tmp\/x/);
+  refused(assessTarget('/dev/loop3', snap, { imageSize: 8 * GiB, allowLoop: true }), /too small/);
+});
