@@ -1,11 +1,93 @@
-import type { Command } from '@commander-js/extra-typings';
+import { Option, type Command } from '@commander-js/extra-typings';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { writeFileAtomic } from '../cluster/atomic-write.ts';
+import { generateSecrets, resolveSecretsPath, SECRETS_FILE_NAME, writeSecretsFile } from '../cluster/secrets.ts';
+import { renderInitClusterYaml } from '../cluster/template.ts';
 import { UserError } from '../errors.ts';
+import { parseDocument } from 'yaml';
 
 export function register(program: Command): void {
   program
     .command('init')
-    .description('(not built yet)')
-    .action(() => {
-      throw new UserError('piinit init is not built yet');
+    .description('Write a commented cluster.yaml for a home cluster and its secrets file (mode 0600)')
+    .argument('[dir]', 'where to write them', '.')
+    .option('--force', 'replace existing files (the old secrets are lost)')
+    .addOption(
+      new Option('--clients <n>', 'number of Nomad client nodes').default(1).argParser((v) => {
+        if (!/^\d{1,3}$/.test(v)) throw new UserError(`--clients: "${v}" is not a number from 0 to 999`);
+        return Number(v);
+      }),
+    )
+    .option('--secrets-only', 'only create the secrets file of an existing cluster.yaml')
+    .addHelpText(
+      'after',
+      '\nWrites DIR/cluster.yaml (3 servers and 1 monitor on Raspberry Pi 4, N clients) and\n' +
+        `DIR/${SECRETS_FILE_NAME} (fresh gossip keys and ACL tokens), and adds the secrets file\n` +
+        'to DIR/.gitignore. Nothing is overwritten without --force. Secrets are never printed.',
+    )
+    .action(async (dir, opts) => {
+      await init(dir, { force: opts.force === true, clients: opts.clients, secretsOnly: opts.secretsOnly === true });
     });
+}
+
+export async function init(dir: string, opts: { force: boolean; clients: number; secretsOnly: boolean }): Promise<void> {
+  const clusterPath = join(dir, 'cluster.yaml');
+  let secretsPath = join(dir, SECRETS_FILE_NAME);
+  if (opts.secretsOnly) {
+    if (!existsSync(clusterPath)) throw new UserError(`--secrets-only: ${clusterPath} does not exist`);
+    const data: unknown = parseDocument(await readFile(clusterPath, 'utf8')).toJS();
+    const key = data && typeof data === 'object' ? (data as Record<string, unknown>).secrets_file : undefined;
+    secretsPath = resolveSecretsPath(clusterPath, key);
+  }
+  const targets = opts.secretsOnly ? [secretsPath] : [clusterPath, secretsPath];
+  // Check every target before writing anything: never half an init.
+  const existing = targets.filter((p) => existsSync(p));
+  if (existing.length && !opts.force) {
+    throw new UserError(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}; nothing written (use --force to replace)`);
+  }
+  await mkdir(dir, { recursive: true });
+  const wrote: string[] = [];
+  if (!opts.secretsOnly) {
+    await writeFileAtomic(clusterPath, renderInitClusterYaml({ clients: opts.clients }), { mode: 0o644, overwrite: opts.force });
+    wrote.push(`wrote ${clusterPath}  (the cluster: edit the MACs and addresses)`);
+  }
+  await writeSecretsFile(secretsPath, generateSecrets(), { force: opts.force });
+  wrote.push(`wrote ${secretsPath}  (gossip keys and ACL tokens; mode 0600, never commit it)`);
+  const ignored = await ignoreSecrets(dir, secretsPath);
+  if (ignored) wrote.push(`added ${ignored.entry} to ${ignored.file}`);
+
+  const steps = dir === '.' || dir === '' ? [] : [`cd ${dir}`];
+  if (opts.secretsOnly) steps.push('piinit validate');
+  else {
+    steps.push(
+      "edit cluster.yaml: each board's MAC, and the addresses your router reserves for them",
+      'piinit validate',
+      'piinit render      (the files each node will carry)',
+      'piinit fetch, piinit packages, piinit image, then piinit burn',
+    );
+  }
+  process.stdout.write(
+    `${wrote.join('\n')}\n\nnext steps:\n${steps.map((st, i) => `  ${i + 1}. ${st}\n`).join('')}` +
+      (opts.secretsOnly ? '' : 'or try the demo cluster on this machine first: piinit up\n'),
+  );
+}
+
+/** Adds the secrets file to DIR/.gitignore unless a line already names it. */
+async function ignoreSecrets(dir: string, secretsPath: string): Promise<{ file: string; entry: string } | null> {
+  const entry = relative(dir, secretsPath);
+  if (entry.startsWith('..')) return null;
+  const file = join(dir, '.gitignore');
+  let text = '';
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const lines = text.split('\n').map((l) => l.trim());
+  if (lines.includes(entry) || lines.includes(`/${entry}`)) return null;
+  const sep = text === '' || text.endsWith('\n') ? '' : '\n';
+  await writeFileAtomic(file, `${text}${sep}/${entry}\n`, { mode: 0o644, overwrite: true });
+  return { file, entry: `/${entry}` };
 }

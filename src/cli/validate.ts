@@ -1,11 +1,88 @@
 import type { Command } from '@commander-js/extra-typings';
-import { UserError } from '../errors.ts';
+import { ClusterValidationError, formatDiagnostic, type Diagnostic } from '../cluster/diagnostics.ts';
+import { loadCluster } from '../cluster/load.ts';
+import { nodesWithRole, type Cluster } from '../cluster/types.ts';
 
 export function register(program: Command): void {
   program
     .command('validate')
-    .description('(not built yet)')
-    .action(() => {
-      throw new UserError('piinit validate is not built yet');
+    .description('Check cluster.yaml and its secrets file; print a summary, or every problem with file:line:column')
+    .argument('[cluster]', 'the cluster file', 'cluster.yaml')
+    .option('--secrets <file>', 'the secrets file (default: secrets_file: in cluster.yaml, else cluster.secrets.yaml beside it)')
+    .option('--json', 'print the cluster (without secrets) and warnings, or the diagnostics, as JSON')
+    .addHelpText(
+      'after',
+      '\nExit status: 0 when valid (warnings allowed), 1 on any error.\nSecrets are never printed.',
+    )
+    .action(async (clusterPath, opts) => {
+      try {
+        const { cluster, warnings } = await loadCluster(clusterPath, { secretsPath: opts.secrets });
+        if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, cluster: publicView(cluster), warnings }, null, 2)}\n`);
+        else process.stdout.write(summary(cluster, warnings));
+      } catch (e) {
+        if (opts.json && e instanceof ClusterValidationError) {
+          process.stdout.write(`${JSON.stringify({ ok: false, diagnostics: e.diagnostics }, null, 2)}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        throw e;
+      }
     });
+}
+
+/** The cluster without anything secret. */
+export function publicView(c: Cluster): Omit<Cluster, 'secrets' | 'wifi'> & { wifi: { ssid: string; country: string } | null } {
+  const { secrets: _secrets, wifi, ...rest } = c;
+  return { ...rest, wifi: wifi ? { ssid: wifi.ssid, country: wifi.country } : null };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => `  ${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`.trimEnd()).join('\n');
+}
+
+export function summary(c: Cluster, warnings: Diagnostic[]): string {
+  const lines: string[] = [];
+  lines.push(`cluster   ${c.name} (datacenter ${c.datacenter}, Consul domain ${c.domain})`);
+  lines.push(`files     ${c.files.cluster}, secrets in ${c.files.secrets}`);
+  lines.push(
+    `network   ${c.network.cidr}, gateway ${c.network.gateway}, DNS ${c.network.dns.join(' ')}, addressing ${c.network.addressing}`,
+  );
+  lines.push(`wifi      ${c.wifi ? `SSID "${c.wifi.ssid}", country ${c.wifi.country}` : 'none (wired)'}`);
+  const keys = c.ssh.authorizedKeys.length;
+  lines.push(`ssh       ${keys ? `${keys} authorized key${keys === 1 ? '' : 's'}` : 'no SSH server'}`);
+  lines.push(`security  TLS ${c.security.tls ? 'on' : 'off'}, ACLs ${c.security.acl ? 'on' : 'off'}; raft multiplier ${c.consul.raftMultiplier}`);
+  lines.push('', 'nodes');
+  lines.push(
+    table([
+      ['NAME', 'ROLE', 'BOARD', 'ARCH', 'MAC', 'ADDRESS'],
+      ...c.nodes.map((n) => [n.name, n.role, n.board, n.arch, n.mac, n.address ?? 'dhcp']),
+    ]),
+  );
+  lines.push('', 'components');
+  lines.push(
+    table([
+      ['NAME', 'VERSION', 'SOURCE'],
+      ...Object.values(c.components).map((s) => {
+        let src: string = s.source;
+        if (s.source === 'debian') src += ` ${s.suite} (package ${s.package})`;
+        if (s.source === 'mirror') src += ` ${s.mirror}`;
+        return [s.name, s.version, src];
+      }),
+    ]),
+  );
+  if (warnings.length) {
+    lines.push('', 'warnings');
+    for (const w of warnings) lines.push(`  ${formatDiagnostic(w)}`);
+  }
+  const count = (role: 'server' | 'client' | 'monitor', word: string) => {
+    const n = nodesWithRole(c, role).length;
+    return `${n} ${word}${n === 1 ? '' : 's'}`;
+  };
+  lines.push(
+    '',
+    `valid: ${count('server', 'server')}, ${count('monitor', 'monitor')}, ${count('client', 'client')}` +
+      (warnings.length ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''),
+  );
+  return `${lines.join('\n')}\n`;
 }
