@@ -1,0 +1,232 @@
+// Getting bytes from an http(s) URL or a local path (directory mirrors), with resumable,
+// verified downloads into a temp file that is renamed into place only once verified.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { Agent, type Dispatcher, interceptors, request } from 'undici';
+import { NotFoundError, UnavailableError, VerificationError } from './errors.ts';
+
+export interface ProgressEvent {
+  /** A short name for the file, e.g. "consul_1.8.7_linux_amd64.zip". */
+  file: string;
+  phase: 'start' | 'progress' | 'done';
+  /** Bytes of the file present so far (including a resumed part). */
+  received: number;
+  /** Total size when known. */
+  total: number | null;
+}
+export type OnProgress = (ev: ProgressEvent) => void;
+
+let shared: Dispatcher | undefined;
+function dispatcher(): Dispatcher {
+  shared ??= new Agent({ connect: { timeout: 15_000 }, headersTimeout: 30_000, bodyTimeout: 60_000 }).compose(
+    interceptors.redirect({ maxRedirections: 5 }),
+  );
+  return shared;
+}
+
+export function isHttp(location: string): boolean {
+  return /^https?:\/\//i.test(location);
+}
+
+/** base + relative parts, for URLs and local directories alike. */
+export function joinLocation(base: string, ...parts: string[]): string {
+  return [base.replace(/\/+$/, ''), ...parts.map((p) => p.replace(/^\/+/, ''))].join('/');
+}
+
+function localPath(location: string): string {
+  return location.startsWith('file:') ? fileURLToPath(location) : location;
+}
+
+function unreachable(url: string, err: unknown): UnavailableError {
+  const e = err as { code?: string; cause?: { code?: string }; message?: string };
+  const code = e.code ?? e.cause?.code ?? e.message ?? String(err);
+  let host = url;
+  try {
+    host = new URL(url).host;
+  } catch {}
+  return new UnavailableError(`${host} is unreachable (${code}) while getting ${url}`);
+}
+
+/** A small file (index, checksum list, signature) fully into memory. */
+export async function fetchBytes(location: string, maxBytes = 128 * 1024 * 1024): Promise<Buffer> {
+  if (!isHttp(location)) {
+    try {
+      return await readFile(localPath(location));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(location);
+      throw new UnavailableError(`cannot read ${location}: ${(err as Error).message}`);
+    }
+  }
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(location, { dispatcher: dispatcher() });
+  } catch (err) {
+    throw unreachable(location, err);
+  }
+  if (res.statusCode === 404 || res.statusCode === 410) {
+    await res.body.dump();
+    throw new NotFoundError(location);
+  }
+  if (res.statusCode < 200 || res.statusCode >= 300) {
+    await res.body.dump();
+    throw new UnavailableError(`HTTP ${res.statusCode} from ${location}`);
+  }
+  const chunks: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of res.body) {
+      n += (c as Buffer).length;
+      if (n > maxBytes) throw new UnavailableError(`${location} is larger than ${maxBytes} bytes`);
+      chunks.push(c as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof UnavailableError) throw err;
+    throw unreachable(location, err);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(path), h);
+  return h.digest('hex');
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+export interface DownloadOptions {
+  /** Lower-case hex. A mismatch discards the download and throws VerificationError. */
+  expectedSha256?: string;
+  expectedSize?: number;
+  label: string;
+  onProgress?: OnProgress;
+}
+
+export interface DownloadResult {
+  sha256: string;
+  size: number;
+  /** Bytes that actually came over the network in this call. */
+  transferred: number;
+}
+
+const MAX_ATTEMPTS = 6;
+
+/**
+ * Downloads `location` to `dest`. The bytes go to `dest + ".part"` first; an interrupted
+ * transfer (dropped connection, killed process) continues from there with an HTTP Range
+ * request. `dest` appears only complete and, when a checksum is given, verified.
+ */
+export async function downloadFile(location: string, dest: string, opts: DownloadOptions): Promise<DownloadResult> {
+  const part = `${dest}.part`;
+  let transferred = 0;
+  const emit = (phase: ProgressEvent['phase'], received: number, total: number | null) =>
+    opts.onProgress?.({ file: opts.label, phase, received, total });
+
+  if (!isHttp(location)) {
+    try {
+      await pipeline(createReadStream(localPath(location)), createWriteStream(part));
+    } catch (err) {
+      await rm(part, { force: true });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(location);
+      throw new UnavailableError(`cannot read ${location}: ${(err as Error).message}`);
+    }
+  } else {
+    let lastErr: unknown;
+    let done = false;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS && !done; attempt++) {
+      let have = await sizeOf(part);
+      if (opts.expectedSize !== undefined && have > opts.expectedSize) {
+        await rm(part, { force: true });
+        have = 0;
+      }
+      if (opts.expectedSize !== undefined && have === opts.expectedSize && have > 0) break;
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(location, {
+          dispatcher: dispatcher(),
+          headers: have > 0 ? { range: `bytes=${have}-` } : {},
+        });
+      } catch (err) {
+        lastErr = unreachable(location, err);
+        // Nothing came back at all: a host that cannot be reached will not be reachable on a retry either.
+        if (attempt === 0 || have === 0) throw lastErr;
+        continue;
+      }
+      if (res.statusCode === 404 || res.statusCode === 410) {
+        await res.body.dump();
+        throw new NotFoundError(location);
+      }
+      if (res.statusCode === 416) {
+        // Our part is not a prefix the server recognises: start over.
+        await res.body.dump();
+        await rm(part, { force: true });
+        continue;
+      }
+      if (res.statusCode !== 200 && res.statusCode !== 206) {
+        await res.body.dump();
+        throw new UnavailableError(`HTTP ${res.statusCode} from ${location}`);
+      }
+      let append = false;
+      if (res.statusCode === 206) {
+        const m = /bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
+        append = m !== null && Number(m[1]) === have;
+        if (!append) {
+          await res.body.dump();
+          await rm(part, { force: true });
+          continue;
+        }
+      } else {
+        have = 0; // the server ignored the Range header: it sends the whole file
+      }
+      const len = Number(res.headers['content-length']);
+      const total = Number.isFinite(len) ? have + len : (opts.expectedSize ?? null);
+      let received = have;
+      emit('start', received, total);
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          received += chunk.length;
+          transferred += chunk.length;
+          emit('progress', received, total);
+          cb(null, chunk);
+        },
+      });
+      try {
+        await pipeline(res.body, counter, createWriteStream(part, { flags: append ? 'a' : 'w' }));
+        done = true;
+      } catch (err) {
+        lastErr = unreachable(location, err);
+      }
+    }
+    if (!done && !(opts.expectedSize !== undefined && (await sizeOf(part)) === opts.expectedSize)) {
+      throw lastErr instanceof Error ? lastErr : new UnavailableError(`could not download ${location}`);
+    }
+  }
+
+  const size = await sizeOf(part);
+  const sha256 = await sha256File(part);
+  if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
+    await rm(part, { force: true });
+    throw new VerificationError(
+      `${opts.label}: got ${size} bytes from ${location}, expected ${opts.expectedSize}; the download was discarded`,
+    );
+  }
+  if (opts.expectedSha256 !== undefined && sha256 !== opts.expectedSha256.toLowerCase()) {
+    await rm(part, { force: true });
+    throw new VerificationError(
+      `${opts.label}: SHA-256 mismatch for ${location}: expected ${opts.expectedSha256}, got ${sha256}; the download was discarded`,
+    );
+  }
+  await rename(part, dest);
+  emit('done', size, size);
+  return { sha256, size, transferred };
+}

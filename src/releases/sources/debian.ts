@@ -1,0 +1,191 @@
+// Debian archive source: InRelease (OpenPGP, Debian archive keyring) → Packages index (by the
+// SHA-256 listed in InRelease) → the .deb (by the SHA256 in Packages) → the binaries from
+// its data.tar.
+import { createReadStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createInterface } from 'node:readline';
+import type { DebianArch } from '../../cluster/boards.ts';
+import type { ComponentSpec } from '../../cluster/types.ts';
+import { hostDebianMirror } from '../apt-mirror.ts';
+import { blobPath } from '../cache.ts';
+import { DEBIAN_PACKAGE } from '../catalog.ts';
+import { downloadFile, fetchBytes, joinLocation, sha256File } from '../download.ts';
+import { NotFoundError, UnavailableError, VerificationError } from '../errors.ts';
+import { byPath, decompressor, extractFromDeb } from '../extract.ts';
+import { verifyClearsigned } from '../pgp.ts';
+import { type Fetched, memo, type SourceContext, tmpFor } from './context.ts';
+
+export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+interface Release {
+  architectures: string[];
+  components: string[];
+  byHash: boolean;
+  sha256: Map<string, { hash: string; size: number }>;
+}
+
+/** Parses the signed text of a Release/InRelease file. */
+export function parseRelease(text: string): Release {
+  const fields = new Map<string, string>();
+  let current: string | null = null;
+  for (const line of text.split('\n')) {
+    if (/^\s/.test(line) && current) fields.set(current, `${fields.get(current)}\n${line.trim()}`);
+    else {
+      const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
+      if (m) {
+        current = m[1]!;
+        fields.set(current, m[2]!);
+      }
+    }
+  }
+  const sha256 = new Map<string, { hash: string; size: number }>();
+  for (const l of (fields.get('SHA256') ?? '').split('\n')) {
+    const m = /^([0-9a-f]{64})\s+(\d+)\s+(\S+)$/.exec(l.trim());
+    if (m) sha256.set(m[3]!, { hash: m[1]!, size: Number(m[2]) });
+  }
+  return {
+    architectures: (fields.get('Architectures') ?? '').split(/\s+/).filter(Boolean),
+    components: (fields.get('Components') ?? '').split(/\s+/).filter(Boolean),
+    byHash: (fields.get('Acquire-By-Hash') ?? '').toLowerCase() === 'yes',
+    sha256,
+  };
+}
+
+export interface PackageStanza {
+  package: string;
+  version: string;
+  architecture: string;
+  filename: string;
+  sha256: string;
+  size: number;
+}
+
+/** Reads a (decompressed) Packages stream into package name → stanzas. */
+async function parsePackages(lines: AsyncIterable<string>): Promise<Map<string, PackageStanza[]>> {
+  const out = new Map<string, PackageStanza[]>();
+  let cur: Record<string, string> = {};
+  const flush = () => {
+    if (cur.Package && cur.Filename && cur.SHA256) {
+      const s: PackageStanza = {
+        package: cur.Package,
+        version: cur.Version ?? '',
+        architecture: cur.Architecture ?? '',
+        filename: cur.Filename,
+        sha256: cur.SHA256.toLowerCase(),
+        size: Number(cur.Size),
+      };
+      const list = out.get(s.package);
+      if (list) list.push(s);
+      else out.set(s.package, [s]);
+    }
+    cur = {};
+  };
+  for await (const line of lines) {
+    if (line === '') flush();
+    else if (!/^\s/.test(line)) {
+      const i = line.indexOf(':');
+      const k = line.slice(0, i);
+      if (k === 'Package' || k === 'Version' || k === 'Architecture' || k === 'Filename' || k === 'SHA256' || k === 'Size') {
+        cur[k] = line.slice(i + 1).trim();
+      }
+    }
+  }
+  flush();
+  return out;
+}
+
+/** "1.8.7" matches Debian's "1.8.7+dfsg1-2+b3" and "1.8.7-1", not "1.8.70". An epoch is ignored. */
+export function debianVersionMatches(requested: string, debVersion: string): boolean {
+  const v = debVersion.replace(/^\d+:/, '');
+  if (v === requested) return true;
+  return v.startsWith(requested) && /[+~-]/.test(v.charAt(requested.length));
+}
+
+async function release(ctx: SourceContext, mirror: string, suite: string): Promise<Release> {
+  return memo(ctx, `inrelease ${mirror} ${suite}`, async () => {
+    const url = joinLocation(mirror, 'dists', suite, 'InRelease');
+    let text: string;
+    try {
+      text = (await fetchBytes(url)).toString('utf8');
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new UnavailableError(`Debian suite "${suite}" is not on ${mirror} (no ${url})`);
+      throw err;
+    }
+    return parseRelease(await verifyClearsigned(text, ctx.debianKeyring, `Debian ${suite} InRelease from ${mirror}`));
+  });
+}
+
+async function packagesIndex(ctx: SourceContext, mirror: string, suite: string, arch: DebianArch): Promise<Map<string, PackageStanza[]>> {
+  return memo(ctx, `packages ${mirror} ${suite} ${arch}`, async () => {
+    const rel = await release(ctx, mirror, suite);
+    if (!rel.architectures.includes(arch)) {
+      throw new UnavailableError(
+        `Debian ${suite} on ${mirror} has no ${arch} packages (it lists: ${rel.architectures.join(' ') || 'none'})`,
+      );
+    }
+    const dir = `main/binary-${arch}`;
+    const name = ['Packages.xz', 'Packages.gz'].find((n) => rel.sha256.has(`${dir}/${n}`));
+    if (!name) throw new UnavailableError(`Debian ${suite} InRelease on ${mirror} lists no ${dir}/Packages.xz or .gz`);
+    const { hash, size } = rel.sha256.get(`${dir}/${name}`)!;
+    // Indexes are kept in the blob store too, by their hash: a later fetch of another
+    // package from the same suite does not download them again.
+    const blob = blobPath(ctx.cacheDir, hash);
+    const have = await sha256File(blob).catch(() => null);
+    if (have !== hash) {
+      const url = rel.byHash
+        ? joinLocation(mirror, 'dists', suite, dir, 'by-hash', 'SHA256', hash)
+        : joinLocation(mirror, 'dists', suite, dir, name);
+      const tmp = tmpFor(ctx, url);
+      await downloadFile(url, tmp, {
+        expectedSha256: hash,
+        expectedSize: size,
+        label: `${suite}/${dir}/${name}`,
+        onProgress: ctx.onProgress,
+      });
+      await mkdir(join(ctx.cacheDir, 'blobs', 'sha256'), { recursive: true });
+      await rename(tmp, blob);
+    }
+    const { stream, done } = decompressor(name);
+    const text = new PassThrough();
+    const piping = pipeline(createReadStream(blob), stream, text);
+    const [parsed] = await Promise.all([parsePackages(createInterface({ input: text, crlfDelay: Infinity })), piping, done]);
+    return parsed;
+  });
+}
+
+export async function fetchDebian(ctx: SourceContext, spec: ComponentSpec, arch: DebianArch): Promise<Fetched> {
+  const mirror = ctx.debianMirror ?? (await hostDebianMirror());
+  const suite = spec.suite;
+  if (!suite) throw new UnavailableError(`${spec.name}: source "debian" needs a suite (e.g. bookworm)`);
+  const pkg = spec.package ?? DEBIAN_PACKAGE[spec.name].package;
+  const index = await packagesIndex(ctx, mirror, suite, arch);
+  const all = (index.get(pkg) ?? []).filter((s) => s.architecture === arch || s.architecture === 'all');
+  if (all.length === 0) throw new UnavailableError(`Debian ${suite} has no package ${pkg} for ${arch}`);
+  const match = all.filter((s) => debianVersionMatches(spec.version, s.version));
+  if (match.length === 0) {
+    throw new UnavailableError(
+      `Debian ${suite} has ${pkg} ${[...new Set(all.map((s) => s.version))].join(', ')} for ${arch}, not ${spec.version}`,
+    );
+  }
+  const stanza = match[match.length - 1]!;
+  const url = joinLocation(mirror, stanza.filename);
+  const debTmp = tmpFor(ctx, url);
+  const dl = await downloadFile(url, debTmp, {
+    expectedSha256: stanza.sha256,
+    expectedSize: stanza.size,
+    label: stanza.filename.split('/').pop()!,
+    onProgress: ctx.onProgress,
+  });
+  try {
+    const files = await extractFromDeb(debTmp, byPath(DEBIAN_PACKAGE[spec.name].paths), ctx.tmp, stanza.filename);
+    return { origin: url, upstreamVersion: stanza.version, files, transferred: dl.transferred };
+  } catch (err) {
+    if (err instanceof VerificationError) throw err;
+    throw new VerificationError(`${stanza.filename}: ${(err as Error).message}`);
+  } finally {
+    await rm(debTmp, { force: true });
+  }
+}
