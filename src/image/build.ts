@@ -1,0 +1,137 @@
+// One image build as a short sequence of named steps: base (cached by a hash of its inputs)
+// → config layer (our .debs + rendered files + immutable-system files) → disk → outputs.
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Board, Role } from '../cluster/boards.ts';
+import type { FileTree } from '../render/filetree.ts';
+import { baseSpec, ensureBase, SUITE } from './base.ts';
+import { assembleDisk, type DiskLayout } from './disk.ts';
+import { buildLayer } from './layer.ts';
+import { hostMirrors, sourcesLines } from './mirror.ts';
+import { installedPackages, writeOutputs, type OutputFiles, type Sizes } from './outputs.ts';
+import { IMAGE_TARGETS, imageKindOf, imageName, type ImageKind } from './targets.ts';
+import { treeListing } from './treehash.ts';
+import { createHash } from 'node:crypto';
+
+/** 2024-01-01T00:00:00Z: used when SOURCE_DATE_EPOCH is not set, so builds are reproducible by default. */
+export const DEFAULT_SOURCE_DATE_EPOCH = 1704067200;
+
+export interface ImageRequest {
+  /** Cluster name: the image file name starts with it. */
+  cluster: string;
+  board: Board;
+  role: Role;
+  /** Local .deb files installed into the config layer. */
+  debs: string[];
+  overlay?: FileTree;
+  sshAuthorizedKeys?: string[];
+  cmdlineExtras?: string[];
+  /** Packages added to the base (e.g. openssh-server, wpasupplicant); part of its cache key. */
+  extraPackages?: string[];
+}
+
+export interface BuildOptions {
+  cacheDir: string;
+  outDir: string;
+  sourceDateEpoch?: number;
+  xz?: boolean;
+  refreshBase?: boolean;
+  /** Sources lines; default: the host's Debian mirror with main + non-free-firmware. */
+  sources?: string[];
+  onStep?: (step: string) => void;
+  onLine?: (line: string) => void;
+}
+
+export interface ImageResult {
+  name: string;
+  kind: ImageKind;
+  role: Role;
+  baseKey: string;
+  baseCached: boolean;
+  /** sha256 over the listing of root, boot and data trees (paths, modes, owners, mtimes, content). */
+  contentHash: string;
+  files: OutputFiles;
+  sizes: Sizes;
+  sha256: string;
+  layout: DiskLayout;
+  /** Milliseconds per step. */
+  timings: Record<string, number>;
+}
+
+export async function defaultSources(): Promise<string[]> {
+  return sourcesLines(await hostMirrors(SUITE), SUITE, ['main', 'non-free-firmware']);
+}
+
+export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise<ImageResult> {
+  const epoch = opts.sourceDateEpoch ?? (Number(process.env.SOURCE_DATE_EPOCH) || DEFAULT_SOURCE_DATE_EPOCH);
+  const kind = imageKindOf(req.board);
+  const target = IMAGE_TARGETS[kind];
+  const name = imageName(req.cluster, kind, req.role);
+  const timings: Record<string, number> = {};
+  const step = async <T>(label: string, fn: () => Promise<T>): Promise<T> => {
+    opts.onStep?.(label);
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timings[label] = Math.round(performance.now() - t0);
+    }
+  };
+
+  const sources = opts.sources ?? (await defaultSources());
+  const spec = baseSpec(kind, sources, req.extraPackages ?? [], epoch);
+  const base = await step('base', () => ensureBase(spec, opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine }));
+
+  await mkdir(join(opts.cacheDir, 'work'), { recursive: true });
+  await mkdir(opts.outDir, { recursive: true });
+  const work = await mkdtemp(join(opts.cacheDir, 'work', `${name}-`));
+  try {
+    const dirs = { root: join(work, 'root'), boot: join(work, 'boot'), data: join(work, 'data') };
+    await step('layer', () =>
+      buildLayer(
+        {
+          kind,
+          baseTarball: base.tarball,
+          debs: req.debs,
+          overlay: req.overlay,
+          sshAuthorizedKeys: req.sshAuthorizedKeys,
+          cmdlineExtras: req.cmdlineExtras,
+          sourceDateEpoch: epoch,
+        },
+        dirs,
+      ),
+    );
+    const contentHash = await step('hash', async () => {
+      const h = createHash('sha256');
+      for (const [label, dir] of Object.entries(dirs)) for (const line of await treeListing(dir)) h.update(`${label}${line}\n`);
+      return h.digest('hex');
+    });
+    const packages = await installedPackages(dirs.root);
+    const raw = join(opts.outDir, `${name}.img`);
+    const layout = await step('disk', () =>
+      assembleDisk({ image: raw, dirs, bootType: target.boot === 'efi' ? 'ef' : '0c', seed: name, sourceDateEpoch: epoch }),
+    );
+    const out = await step('outputs', () =>
+      writeOutputs(
+        raw,
+        {
+          name,
+          kind,
+          role: req.role,
+          arch: target.arch,
+          suite: SUITE,
+          boards: target.boards,
+          sourceDateEpoch: epoch,
+          baseKey: base.key,
+          contentHash,
+          layout,
+          packages,
+        },
+        { xz: opts.xz ?? true },
+      ),
+    );
+    return { name, kind, role: req.role, baseKey: base.key, baseCached: base.cached, contentHash, files: out.files, sizes: out.sizes, sha256: out.sha256, layout, timings };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,122 @@
+// Disk assembly from plain directories, without loop mounts: an MBR partition table on a
+// sparse file (sfdisk), the FAT boot partition written in place (mkfs.fat --offset, mcopy),
+// and the ext4 root and data partitions written in place (mke2fs -d -E offset=). UUIDs,
+// volume IDs and file system timestamps are derived from the inputs, so the same inputs
+// give the same partitions.
+import { createHash } from 'node:crypto';
+import { readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from './run.ts';
+import { BOOT_LABEL, DATA_LABEL, ROOT_LABEL } from './system.ts';
+
+const MiB = 1024 * 1024;
+const SECTOR = 512;
+
+export interface Partition {
+  startMiB: number;
+  sizeMiB: number;
+}
+
+export interface DiskLayout {
+  boot: Partition;
+  root: Partition;
+  data: Partition;
+  totalMiB: number;
+}
+
+export const BOOT_MIB = 256;
+/** The data partition as shipped; the first boot grows it to the end of the card. */
+export const DATA_MIB = 128;
+
+/** Sizes the partitions for a root tree of rootBytes (du). Pure. */
+export function planDisk(rootBytes: number, bootBytes: number): DiskLayout {
+  const bootMiB = Math.max(BOOT_MIB, Math.ceil((bootBytes * 1.3) / MiB));
+  // ext4 metadata (inode tables, journal) plus headroom: a read-only root never grows.
+  const rootMiB = Math.ceil((rootBytes * 1.15) / MiB) + 96;
+  const boot = { startMiB: 1, sizeMiB: bootMiB };
+  const root = { startMiB: boot.startMiB + boot.sizeMiB, sizeMiB: rootMiB };
+  const data = { startMiB: root.startMiB + root.sizeMiB, sizeMiB: DATA_MIB };
+  return { boot, root, data, totalMiB: data.startMiB + data.sizeMiB };
+}
+
+/** sfdisk input for the layout. Pure. bootType: 0c (FAT32 LBA, Pi firmware) or ef (EFI). */
+export function sfdiskScript(layout: DiskLayout, diskId: string, bootType: '0c' | 'ef'): string {
+  const part = (p: Partition, type: string, extra = '') =>
+    `start=${(p.startMiB * MiB) / SECTOR}, size=${(p.sizeMiB * MiB) / SECTOR}, type=${type}${extra}`;
+  return [
+    'label: dos',
+    `label-id: 0x${diskId}`,
+    'unit: sectors',
+    part(layout.boot, bootType, ', bootable'),
+    part(layout.root, '83'),
+    part(layout.data, '83'),
+    '',
+  ].join('\n');
+}
+
+/** A stable UUID (RFC 4122 layout, version 4 bits) derived from a seed. */
+export function derivedUuid(seed: string): string {
+  const h = createHash('sha256').update(seed).digest();
+  h[6] = (h[6]! & 0x0f) | 0x40;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+}
+
+export function derivedHex32(seed: string): string {
+  return createHash('sha256').update(seed).digest('hex').slice(0, 8);
+}
+
+export async function duBytes(dir: string): Promise<number> {
+  const out = await run('du', ['-s', '-B1', '-x', dir]);
+  return Number(out.split(/\s+/)[0]);
+}
+
+export interface AssembleInput {
+  image: string;
+  dirs: { root: string; boot: string; data: string };
+  bootType: '0c' | 'ef';
+  /** Seeds the UUIDs: the image name (kind and role). */
+  seed: string;
+  sourceDateEpoch: number;
+}
+
+export async function assembleDisk(input: AssembleInput): Promise<DiskLayout> {
+  const { image, dirs, seed } = input;
+  const layout = planDisk(await duBytes(dirs.root), await duBytes(dirs.boot));
+  const env = { E2FSPROGS_FAKE_TIME: String(input.sourceDateEpoch), SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), MTOOLS_SKIP_CHECK: '1' };
+  await rm(image, { force: true });
+  await writeFile(image, '');
+  await truncate(image, layout.totalMiB * MiB); // sparse: unwritten ranges stay holes for the block map
+  await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', image], { input: sfdiskScript(layout, derivedHex32(`${seed}/disk`), input.bootType) });
+
+  const bootOffsetSectors = (layout.boot.startMiB * MiB) / SECTOR;
+  await run('mkfs.fat', ['-F', '32', '-n', BOOT_LABEL, '-i', derivedHex32(`${seed}/boot`), '--invariant', `--offset=${bootOffsetSectors}`, image, String(layout.boot.sizeMiB * 1024)], { env });
+  const entries = (await readdir(dirs.boot)).sort();
+  if (entries.length > 0) {
+    await run('mcopy', ['-s', '-p', '-m', '-Q', '-i', `${image}@@${layout.boot.startMiB * MiB}`, ...entries.map((e) => join(dirs.boot, e)), '::/'], { env });
+  }
+  await mkext4(image, layout.root, ROOT_LABEL, dirs.root, `${seed}/root`, env);
+  await mkext4(image, layout.data, DATA_LABEL, dirs.data, `${seed}/data`, env);
+  return layout;
+}
+
+async function mkext4(image: string, p: Partition, label: string, dir: string, seed: string, env: Record<string, string>): Promise<void> {
+  await run(
+    'mke2fs',
+    [
+      '-q',
+      '-F',
+      '-t', 'ext4',
+      '-b', '4096',
+      '-m', '0',
+      '-L', label,
+      '-U', derivedUuid(seed),
+      '-E', `hash_seed=${derivedUuid(`${seed}/hash`)},offset=${p.startMiB * MiB},root_owner=0:0`,
+      '-d', dir,
+      image,
+      `${p.sizeMiB * 1024}k`,
+    ],
+    { env },
+  );
+}

@@ -1,0 +1,42 @@
+// Running the external tools an image build needs, with their output kept for the error
+// message when they fail (a failed mmdebstrap run is only debuggable from its log).
+import { execa } from 'execa';
+import { UserError } from '../errors.ts';
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  input?: string | Buffer;
+  cwd?: string;
+  /** Called with each line of output (progress display). */
+  onLine?: (line: string) => void;
+}
+
+export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
+  const child = execa(cmd, args, {
+    env: { ...opts.env },
+    input: opts.input,
+    cwd: opts.cwd,
+    reject: false,
+    all: true,
+    stripFinalNewline: false,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (opts.onLine && child.all) {
+    let pending = '';
+    child.all.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const l of lines) opts.onLine?.(l);
+    });
+  }
+  const r = await child;
+  if ((r as { code?: string }).code === 'ENOENT' || r.failed && r.exitCode === undefined) {
+    throw new UserError(`${cmd} is not installed (scripts/setup-test-host.sh lists what image building needs)`);
+  }
+  if (r.exitCode !== 0) {
+    const out = String(r.all ?? '').split('\n').slice(-40).join('\n');
+    throw new UserError(`${cmd} failed (exit ${r.exitCode}):\n${out}`);
+  }
+  return String(r.stdout);
+}

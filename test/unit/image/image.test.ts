@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BOARDS } from '../../../src/cluster/boards.ts';
+import { baseKey, baseSpec, essentialHook } from '../../../src/image/base.ts';
+import { derivedUuid, planDisk, sfdiskScript } from '../../../src/image/disk.ts';
+import { pickMirrors, sourcesLines } from '../../../src/image/mirror.ts';
+import { parsePackageList } from '../../../src/image/outputs.ts';
+import { fstab, kernelCmdline, PERSISTENT_PATHS, sshTree, systemTree } from '../../../src/image/system.ts';
+import { IMAGE_TARGETS, imageKindOf, imageName } from '../../../src/image/targets.ts';
+
+const SOURCES = ['deb http://mirror.example/debian bookworm main non-free-firmware'];
+
+test('every board has an image kind of its own arch; Pi 3/4/5 share one', () => {
+  for (const b of BOARDS) assert.ok(IMAGE_TARGETS[imageKindOf(b)].boards.includes(b));
+  assert.equal(imageKindOf('pi3'), imageKindOf('pi5'));
+  assert.equal(imageKindOf('pi-zero'), 'rpi-armel');
+  assert.equal(imageKindOf('amd64'), 'amd64');
+  assert.equal(imageName('homelab', 'rpi-arm64', 'server'), 'homelab-rpi-arm64-server');
+});
+
+test('base cache key changes with each input and not otherwise', () => {
+  const a = baseSpec('rpi-arm64', SOURCES, [], 1704067200);
+  assert.equal(baseKey(a), baseKey(baseSpec('rpi-arm64', SOURCES, [], 1704067200)));
+  assert.notEqual(baseKey(a), baseKey(baseSpec('rpi-arm64', SOURCES, ['openssh-server'], 1704067200)));
+  assert.notEqual(baseKey(a), baseKey(baseSpec('amd64', SOURCES, [], 1704067200)));
+  assert.notEqual(baseKey(a), baseKey(baseSpec('rpi-arm64', [...SOURCES, 'deb http://x/ bookworm-updates main'], [], 1704067200)));
+  assert.notEqual(baseKey(a), baseKey(baseSpec('rpi-arm64', SOURCES, [], 1704067201)));
+  // Package order does not matter.
+  assert.deepEqual(baseSpec('amd64', SOURCES, ['b', 'a'], 1).packages, baseSpec('amd64', SOURCES, ['a', 'b'], 1).packages);
+});
+
+test('the initramfs hook asks for MODULES=list with the board modules', () => {
+  const hook = essentialHook(baseSpec('rpi-arm64', SOURCES, [], 1));
+  assert.match(hook, /MODULES=list/);
+  assert.match(hook, /sdhci_iproc/);
+  assert.match(hook, /virtio_blk/);
+});
+
+test('mirrors come from apt indextargets, never a built-in host', () => {
+  const out = [
+    'http://deb.example/debian/ bookworm',
+    'http://deb.example/debian/ bookworm-updates',
+    'http://sec.example/debian-security/ bookworm-security',
+  ].join('\n');
+  const m = pickMirrors(out, 'bookworm');
+  assert.deepEqual(m, { main: 'http://deb.example/debian', security: 'http://sec.example/debian-security' });
+  assert.deepEqual(sourcesLines(m, 'bookworm', ['main', 'non-free-firmware']), [
+    'deb http://deb.example/debian bookworm main non-free-firmware',
+    'deb http://deb.example/debian bookworm-updates main non-free-firmware',
+    'deb http://sec.example/debian-security bookworm-security main non-free-firmware',
+  ]);
+  assert.throws(() => pickMirrors('', 'bookworm'), /mirror/);
+});
+
+test('fstab: read-only root by label, data partition grown, state paths bound from /data', () => {
+  const f = fstab(true);
+  assert.match(f, /^LABEL=piroot \/ ext4 ro,/m);
+  assert.match(f, /^LABEL=pidata \/data ext4 rw,noatime,x-systemd.growfs/m);
+  for (const p of ['/opt/consul', '/opt/nomad', '/var/lib/prometheus', '/var/log']) {
+    assert.ok((PERSISTENT_PATHS as readonly string[]).includes(p));
+    assert.match(f, new RegExp(`^/data${p} ${p} none bind`, 'm'));
+  }
+});
+
+test('kernel command line: root by label, ro, role extras appended once', () => {
+  const c = kernelCmdline(['console=ttyAMA0,115200'], ['cgroup_enable=memory', 'cgroup_memory=1', 'cgroup_enable=memory']);
+  assert.match(c, /root=LABEL=piroot/);
+  assert.match(c, /(^| )ro( |$)/);
+  assert.doesNotMatch(c, /(^| )rw( |$)/);
+  assert.equal(c.split(' ').filter((a) => a === 'cgroup_enable=memory').length, 1);
+});
+
+test('journald is volatile; no SSH unless keys are given', () => {
+  const t = systemTree({ bootMountable: true });
+  const j = t.get('/etc/systemd/journald.conf.d/50-piinit.conf');
+  assert.ok(j && 'content' in j && /Storage=volatile/.test(String(j.content)));
+  assert.equal(sshTree([]).size, 0);
+  const s = sshTree(['ssh-ed25519 AAAA test']);
+  const conf = s.get('/etc/ssh/sshd_config.d/50-piinit.conf');
+  assert.ok(conf && 'content' in conf && /PasswordAuthentication no/.test(String(conf.content)));
+  const keys = s.get('/root/.ssh/authorized_keys');
+  assert.ok(keys && 'mode' in keys && keys.mode === 0o600);
+});
+
+test('disk plan: boot, root, data in order, MiB aligned, sfdisk script', () => {
+  const l = planDisk(900 * 1024 * 1024, 60 * 1024 * 1024);
+  assert.equal(l.boot.startMiB, 1);
+  assert.equal(l.root.startMiB, l.boot.startMiB + l.boot.sizeMiB);
+  assert.equal(l.data.startMiB, l.root.startMiB + l.root.sizeMiB);
+  assert.ok(l.root.sizeMiB * 1024 * 1024 > 900 * 1024 * 1024);
+  const s = sfdiskScript(l, 'deadbeef', 'ef');
+  assert.match(s, /label: dos/);
+  assert.match(s, /label-id: 0xdeadbeef/);
+  assert.match(s, /start=2048, size=\d+, type=ef, bootable/);
+  assert.equal(s.split('\n').filter((x) => x.startsWith('start=')).length, 3);
+});
+
+test('derived UUIDs are stable, distinct per seed, RFC 4122 shaped', () => {
+  assert.equal(derivedUuid('a'), derivedUuid('a'));
+  assert.notEqual(derivedUuid('a'), derivedUuid('b'));
+  assert.match(derivedUuid('a'), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+});
+
+test('package manifest parsing sorts and fills the source name', () => {
+  const p = parsePackageList('zlib1g\t1:1.2.13\tarm64\tzlib\nbash\t5.2.15-2\tarm64\t\n');
+  assert.deepEqual(p, [
+    { name: 'bash', version: '5.2.15-2', arch: 'arm64', source: 'bash' },
+    { name: 'zlib1g', version: '1:1.2.13', arch: 'arm64', source: 'zlib' },
+  ]);
+});
