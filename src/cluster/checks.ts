@@ -99,11 +99,13 @@ export function checkCluster(f: YamlFile): Diagnostic[] {
   if (Array.isArray(root.nodes)) {
     const consul = isObj(root.consul) ? root.consul : {};
     const allowEven = consul.allow_even_servers === true;
+    // Messages about the node list as a whole point at the "nodes:" key.
+    const atNodes = (severity: 'error' | 'warning', message: string) => f.diagnostic(['nodes'], severity, message, { key: true });
     if (servers === 0) {
-      out.push(f.diagnostic(['nodes'], 'error', 'no node has role server: Consul and Nomad need 3 (or 5) servers'));
+      out.push(atNodes('error', 'no node has role server: Consul and Nomad need 3 (or 5) servers'));
     } else if (servers === 1) {
       out.push(
-        f.diagnostic(['nodes'], 'warning', 'only 1 server: the cluster has no fault tolerance (use 3 or 5 servers)'),
+        atNodes('warning', 'only 1 server: the cluster has no fault tolerance (use 3 or 5 servers)'),
       );
     } else if (servers % 2 === 0) {
       const tolerated = Math.floor((servers - 1) / 2);
@@ -111,11 +113,11 @@ export function checkCluster(f: YamlFile): Diagnostic[] {
         `${servers} servers: an even number halves fault tolerance ` +
         `(${servers} servers survive ${tolerated} failure${tolerated === 1 ? '' : 's'}, no more than ${servers - 1} do)`;
       const use = servers - 1 >= 3 ? `${servers - 1} or ${servers + 1}` : `${servers + 1}`;
-      if (allowEven) out.push(f.diagnostic(['nodes'], 'warning', msg));
-      else out.push(f.diagnostic(['nodes'], 'error', `${msg}; use ${use}, or set consul.allow_even_servers: true`));
+      if (allowEven) out.push(atNodes('warning', msg));
+      else out.push(atNodes('error', `${msg}; use ${use}, or set consul.allow_even_servers: true`));
     }
     if (monitors === 0 && nodes.length > 0) {
-      out.push(f.diagnostic(['nodes'], 'warning', 'no node has role monitor: nothing runs Prometheus'));
+      out.push(atNodes('warning', 'no node has role monitor: nothing runs Prometheus'));
     }
   }
 

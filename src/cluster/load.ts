@@ -1,7 +1,7 @@
 // cluster.yaml + the secrets file → the typed Cluster, or every problem at once with its
 // file:line:column.
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import { boardArch } from './boards.ts';
 import { checkCluster, DEFAULT_SOURCE } from './checks.ts';
@@ -105,7 +105,7 @@ export async function loadCluster(clusterPath: string, opts: LoadOptions = {}): 
           sf.diagnostic(
             ['wifi_passphrase'],
             'error',
-            `missing: ${clusterPath} has a wifi section, so the secrets file needs wifi_passphrase (or the 64-hex-digit wifi_psk)`,
+            `missing: ${basename(clusterPath)} has a wifi section, so the secrets file needs wifi_passphrase (or the 64-hex-digit wifi_psk)`,
           ),
         );
       } else if (pass !== undefined && psk !== undefined) {
@@ -113,7 +113,7 @@ export async function loadCluster(clusterPath: string, opts: LoadOptions = {}): 
       }
     } else if (pass !== undefined || psk !== undefined) {
       const key = pass !== undefined ? 'wifi_passphrase' : 'wifi_psk';
-      diags.push(sf.diagnostic([key], 'warning', `unused: ${clusterPath} has no wifi section`, { key: true }));
+      diags.push(sf.diagnostic([key], 'warning', `unused: ${basename(clusterPath)} has no wifi section`, { key: true }));
     }
   }
 

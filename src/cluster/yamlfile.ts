@@ -105,7 +105,8 @@ export class YamlFile {
     const value = this.valueAt(path);
     switch (issue.code) {
       case 'invalid_type': {
-        if (value === undefined) return path.length ? 'missing required field' : 'the file is empty: expected a YAML mapping';
+        if (value === undefined) return 'missing required field';
+        if (path.length === 0 && value === null) return 'the file is empty: expected a mapping with name:, network:, nodes:, components:';
         const expected = issue.expected === 'object' ? 'a mapping (key: value lines)' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`;
         let msg = `expected ${expected}, got ${kindOf(value)}`;
         if (issue.expected === 'string' && typeof value === 'number') msg += ' (put it in quotes)';

@@ -1,0 +1,303 @@
+// Broken cluster files and secrets files: each problem with its exact file:line:column,
+// field path and message. Line numbers refer to VALID in valid-cluster.ts.
+import assert from 'node:assert/strict';
+import { chmod } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { test } from 'node:test';
+import { ClusterValidationError, formatDiagnostic } from '../../../src/cluster/diagnostics.ts';
+import { loadCluster } from '../../../src/cluster/load.ts';
+import { UserError } from '../../../src/errors.ts';
+import { editLine, tempCluster, VALID } from './valid-cluster.ts';
+
+/** Every diagnostic of loading yaml, formatted with the file's base name. */
+async function problems(yaml: string, opts: Parameters<typeof tempCluster>[1] = {}): Promise<string[]> {
+  const t = await tempCluster(yaml, opts);
+  try {
+    await loadCluster(t.cluster);
+  } catch (e) {
+    if (!(e instanceof ClusterValidationError)) throw e;
+    assert.ok(e instanceof UserError, 'a user error: printed without a stack trace');
+    // The message lists every diagnostic, one per line.
+    for (const d of e.diagnostics) assert.ok(e.message.includes(formatDiagnostic(d)), formatDiagnostic(d));
+    return e.diagnostics.map((d) => formatDiagnostic({ ...d, file: basename(d.file) }));
+  } finally {
+    await t.cleanup();
+  }
+  assert.fail('expected a ClusterValidationError');
+}
+
+const WIFI = `${VALID}wifi:\n  ssid: "Home Net"\n  country: DE\n`;
+
+const cases: { name: string; yaml: string; secretsText?: string; expect: string[] }[] = [
+  {
+    name: 'YAML syntax error',
+    yaml: editLine(11, '    role: server: x'),
+    expect: ['cluster.yaml:11:11: error: Nested mappings are not allowed in compact mappings'],
+  },
+  {
+    name: 'duplicate key',
+    yaml: editLine(3, 'domain: consul\nname: x'),
+    expect: ['cluster.yaml:4:1: error: Map keys must be unique'],
+  },
+  {
+    name: 'unknown field with a suggestion',
+    yaml: editLine(8, '  adressing: dhcp'),
+    expect: ['cluster.yaml:8:3: error: network.adressing: unknown field "adressing" (did you mean "addressing"?)'],
+  },
+  {
+    name: 'unknown field without a close match',
+    yaml: editLine(43, '  authorized_keys: []\n  port: 22'),
+    expect: ['cluster.yaml:44:3: error: ssh.port: unknown field "port" (expected one of: authorized_keys)'],
+  },
+  {
+    name: 'bad IPv4 address',
+    yaml: editLine(14, '    address: 192.168.1.256'),
+    expect: ['cluster.yaml:14:14: error: nodes[0].address: "192.168.1.256" is not an IPv4 address or "dhcp"'],
+  },
+  {
+    name: 'bad CIDR',
+    yaml: editLine(5, '  cidr: 192.168.1.0/33'),
+    expect: ['cluster.yaml:5:9: error: network.cidr: "192.168.1.0/33" prefix length /33 is larger than 32'],
+  },
+  {
+    name: 'CIDR with host bits',
+    yaml: editLine(5, '  cidr: 192.168.1.5/24'),
+    expect: ['cluster.yaml:5:9: error: network.cidr: "192.168.1.5/24" has host bits set; the network is 192.168.1.0/24'],
+  },
+  {
+    name: 'bad MAC',
+    yaml: editLine(13, '    mac: "dc:a6:32:00:00"'),
+    expect: [
+      'cluster.yaml:13:10: error: nodes[0].mac: "dc:a6:32:00:00" is not a MAC address (expected six hex bytes like dc:a6:32:12:34:56)',
+    ],
+  },
+  {
+    name: 'duplicate node name',
+    yaml: editLine(15, '  - name: core1'),
+    expect: ['cluster.yaml:15:11: error: nodes[1].name: duplicate node name "core1" (also nodes[0])'],
+  },
+  {
+    name: 'duplicate MAC, written differently',
+    yaml: editLine(18, '    mac: "DC-A6-32-00-00-01"'),
+    expect: ['cluster.yaml:18:10: error: nodes[1].mac: duplicate MAC address dc:a6:32:00:00:01 (also nodes[0])'],
+  },
+  {
+    name: 'duplicate address',
+    yaml: editLine(19, '    address: 192.168.1.11'),
+    expect: ['cluster.yaml:19:14: error: nodes[1].address: duplicate address 192.168.1.11 (also nodes[0])'],
+  },
+  {
+    name: 'address outside the network',
+    yaml: editLine(24, '    address: 192.168.2.5'),
+    expect: ['cluster.yaml:24:14: error: nodes[2].address: 192.168.2.5 is outside the network 192.168.1.0/24'],
+  },
+  {
+    name: 'gateway outside the network',
+    yaml: editLine(6, '  gateway: 10.0.0.1'),
+    expect: ['cluster.yaml:6:12: error: network.gateway: 10.0.0.1 is outside the network 192.168.1.0/24'],
+  },
+  {
+    name: 'broadcast address',
+    yaml: editLine(24, '    address: 192.168.1.255'),
+    expect: [
+      'cluster.yaml:24:14: error: nodes[2].address: 192.168.1.255 is the broadcast address of 192.168.1.0/24, not a host address',
+    ],
+  },
+  {
+    name: 'even number of servers',
+    yaml: editLine(26, '    role: server'),
+    expect: [
+      'cluster.yaml:9:1: error: nodes: 4 servers: an even number halves fault tolerance (4 servers survive 1 failure, no more than 3 do); use 3 or 5, or set consul.allow_even_servers: true',
+      'cluster.yaml:9:1: warning: nodes: no node has role monitor: nothing runs Prometheus',
+    ],
+  },
+  {
+    name: 'no server',
+    yaml: editLine(11, '    role: client', editLine(16, '    role: client', editLine(21, '    role: client'))),
+    expect: ['cluster.yaml:9:1: error: nodes: no node has role server: Consul and Nomad need 3 (or 5) servers'],
+  },
+  {
+    name: 'board that cannot run the role',
+    yaml: editLine(12, '    board: pi-zero'),
+    expect: [
+      'cluster.yaml:12:12: error: nodes[0].board: a pi-zero (Raspberry Pi Zero / Zero W (ARMv6), 512 MiB) cannot run the server role; it can run: client',
+    ],
+  },
+  {
+    name: 'unknown board',
+    yaml: editLine(12, '    board: pi9'),
+    expect: ['cluster.yaml:12:12: error: nodes[0].board: "pi9" is not one of: pi-zero, pi1, pi2, pi3, pi4, pi5, amd64'],
+  },
+  {
+    name: 'missing field points at the parent map',
+    yaml: editLine(6, null),
+    expect: ['cluster.yaml:5:3: error: network.gateway: missing required field'],
+  },
+  {
+    name: 'server on a dynamic address',
+    yaml: editLine(19, '    address: dhcp'),
+    expect: [
+      'cluster.yaml:19:14: error: nodes[1].address: a server needs a fixed IPv4 address (the other nodes find it by address); with addressing: dhcp, give the address your router reserves for its MAC',
+    ],
+  },
+  {
+    name: 'version that YAML reads as a number',
+    yaml: editLine(37, '  nomad: { version: 1.6 }'),
+    expect: ['cluster.yaml:37:21: error: components.nomad.version: expected a string, got the number 1.6 (put it in quotes)'],
+  },
+  {
+    name: 'Debian revision instead of a version',
+    yaml: editLine(37, '  nomad: { version: "1.6.5-1+b6+" }'),
+    expect: [
+      'cluster.yaml:37:21: error: components.nomad.version: "1.6.5-1+b6+" is not a release version (expected MAJOR.MINOR.PATCH like 1.8.7)',
+    ],
+  },
+  {
+    name: 'debian-only field with another source',
+    yaml: editLine(37, '  nomad: { version: 1.6.5, suite: bookworm }'),
+    expect: ['cluster.yaml:37:28: error: components.nomad.suite: "suite" only applies to source: debian (this source is hashicorp)'],
+  },
+  {
+    name: 'raft multiplier out of range',
+    yaml: editLine(41, '  raft_multiplier: 0'),
+    expect: ['cluster.yaml:41:20: error: consul.raft_multiplier: 0 is too small: the minimum is 1'],
+  },
+  {
+    name: 'bad SSH key',
+    yaml: editLine(43, '  authorized_keys: ["ssh-rsa nope"]'),
+    expect: [
+      'cluster.yaml:43:21: error: ssh.authorized_keys[0]: is not an OpenSSH public key line (expected "ssh-ed25519 AAAA... comment", as in ~/.ssh/id_ed25519.pub)',
+    ],
+  },
+  {
+    name: 'empty file',
+    yaml: '',
+    expect: ['cluster.yaml:1:1: error: the file is empty: expected a mapping with name:, network:, nodes:, components:'],
+  },
+  {
+    name: 'Wi-Fi passphrase too short (in the secrets file)',
+    yaml: WIFI,
+    secretsText:
+      'consul_gossip_key: pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=\n' +
+      'nomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n' +
+      'wifi_passphrase: short\n',
+    expect: ['cluster.secrets.yaml:3:18: error: wifi_passphrase: a WPA passphrase is 8 to 63 characters long, this one is 5'],
+  },
+  {
+    name: 'Wi-Fi PSK that is not 64 hex digits',
+    yaml: WIFI,
+    secretsText:
+      'consul_gossip_key: pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=\n' +
+      'nomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n' +
+      `wifi_psk: ${'ab'.repeat(31)}\n`,
+    expect: ['cluster.secrets.yaml:3:11: error: wifi_psk: is not a WPA PSK: expected 64 hex digits (or give wifi_passphrase instead)'],
+  },
+  {
+    name: 'Wi-Fi without a passphrase',
+    yaml: WIFI,
+    secretsText:
+      '# a comment\n' +
+      'consul_gossip_key: pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=\n' +
+      'nomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n',
+    expect: [
+      'cluster.secrets.yaml:2:1: error: wifi_passphrase: missing: cluster.yaml has a wifi section, so the secrets file needs wifi_passphrase (or the 64-hex-digit wifi_psk)',
+    ],
+  },
+  {
+    name: 'gossip key that is not 32 bytes of base64',
+    yaml: VALID,
+    secretsText:
+      'consul_gossip_key: pUqJrVyVRj5jsiYEkM/tFQ==\n' + 'nomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n',
+    expect: [
+      'cluster.secrets.yaml:1:20: error: consul_gossip_key: is not a gossip key: expected 32 random bytes in base64 (44 characters ending in "=")',
+    ],
+  },
+  {
+    name: 'unknown field in the secrets file',
+    yaml: VALID,
+    secretsText:
+      'consul_gossip_key: pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=\n' +
+      'nomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n' +
+      'tokens:\n  consul_bootstrp: 0b678556-0a51-4f25-8a37-2f4aea2ab3ba\n',
+    expect: ['cluster.secrets.yaml:4:3: error: tokens.consul_bootstrp: unknown field "consul_bootstrp" (did you mean "consul_bootstrap"?)'],
+  },
+];
+
+for (const c of cases) {
+  test(`broken: ${c.name}`, async () => {
+    assert.deepEqual(await problems(c.yaml, { secretsText: c.secretsText }), c.expect);
+  });
+}
+
+test('several problems in both files are reported at once, in file order', async () => {
+  let yaml = editLine(1, 'name: Lab');
+  yaml = editLine(8, '  adressing: dhcp', yaml);
+  yaml = editLine(12, '    board: pi-zero', yaml);
+  yaml = editLine(24, '    address: 192.168.2.5', yaml);
+  yaml = editLine(33, '    mac: "zz"', yaml);
+  yaml = editLine(41, '  raft_multiplier: 11', yaml);
+  const secretsText = 'consul_gossip_key: nope\nnomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n';
+  assert.deepEqual(await problems(yaml, { secretsText }), [
+    'cluster.secrets.yaml:1:20: error: consul_gossip_key: is not a gossip key: expected 32 random bytes in base64 (44 characters ending in "=")',
+    'cluster.yaml:1:7: error: name: "Lab" is not a host name label: use 1-63 lower-case letters, digits and "-", not starting or ending with "-"',
+    'cluster.yaml:8:3: error: network.adressing: unknown field "adressing" (did you mean "addressing"?)',
+    'cluster.yaml:12:12: error: nodes[0].board: a pi-zero (Raspberry Pi Zero / Zero W (ARMv6), 512 MiB) cannot run the server role; it can run: client',
+    'cluster.yaml:24:14: error: nodes[2].address: 192.168.2.5 is outside the network 192.168.1.0/24',
+    'cluster.yaml:33:10: error: nodes[4].mac: "zz" is not a MAC address (expected six hex bytes like dc:a6:32:12:34:56)',
+    'cluster.yaml:41:20: error: consul.raft_multiplier: 11 is too large: the maximum is 10',
+  ]);
+});
+
+test('a secrets file readable by others is refused with the chmod to run', async () => {
+  const t = await tempCluster(VALID);
+  try {
+    await chmod(t.secrets, 0o644);
+    await assert.rejects(loadCluster(t.cluster), (e: unknown) => {
+      assert.ok(e instanceof ClusterValidationError);
+      assert.deepEqual(e.diagnostics.map(formatDiagnostic), [
+        `${t.secrets}:1:1: error: the secrets file is readable by group or others (mode 0644); run: chmod 600 ${t.secrets}`,
+      ]);
+      return true;
+    });
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a missing secrets file says how to create it', async () => {
+  const t = await tempCluster(VALID);
+  try {
+    await assert.rejects(loadCluster(t.cluster, { secretsPath: `${t.dir}/nope.yaml` }), (e: unknown) => {
+      assert.ok(e instanceof ClusterValidationError);
+      assert.deepEqual(e.diagnostics.map(formatDiagnostic), [
+        `${t.dir}/nope.yaml:1:1: error: secrets file not found (create it with: piinit init ${t.dir} --secrets-only)`,
+      ]);
+      return true;
+    });
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('warnings: one server, or an even count that is explicitly allowed', async () => {
+  const one = await tempCluster(editLine(16, '    role: client', editLine(21, '    role: client')));
+  const even = await tempCluster(editLine(26, '    role: server', `${VALID}`.replace('raft_multiplier: 3', 'raft_multiplier: 3\n  allow_even_servers: true')));
+  try {
+    const r1 = await loadCluster(one.cluster);
+    assert.deepEqual(
+      r1.warnings.map((d) => formatDiagnostic({ ...d, file: basename(d.file) })),
+      ['cluster.yaml:9:1: warning: nodes: only 1 server: the cluster has no fault tolerance (use 3 or 5 servers)'],
+    );
+    const r2 = await loadCluster(even.cluster);
+    assert.deepEqual(
+      r2.warnings.map((d) => formatDiagnostic({ ...d, file: basename(d.file) })),
+      [
+        'cluster.yaml:9:1: warning: nodes: 4 servers: an even number halves fault tolerance (4 servers survive 1 failure, no more than 3 do)',
+        'cluster.yaml:9:1: warning: nodes: no node has role monitor: nothing runs Prometheus',
+      ],
+    );
+  } finally {
+    await one.cleanup();
+    await even.cleanup();
+  }
+});
