@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../cluster/atomic-write.ts';
 import { generateSecrets, resolveSecretsPath, SECRETS_FILE_NAME, writeSecretsFile } from '../cluster/secrets.ts';
 import { renderInitClusterYaml } from '../cluster/template.ts';
 import { UserError } from '../errors.ts';
+import { tlsNamesFromClusterData } from '../security/pki.ts';
 import { parseDocument } from 'yaml';
 
 export function register(program: Command): void {
@@ -53,8 +54,10 @@ export async function init(dir: string, opts: { force: boolean; clients: number;
     await writeFileAtomic(clusterPath, renderInitClusterYaml({ clients: opts.clients }), { mode: 0o644, overwrite: opts.force });
     wrote.push(`wrote ${clusterPath}  (the cluster: edit the MACs and addresses)`);
   }
-  await writeSecretsFile(secretsPath, generateSecrets(), { force: opts.force });
-  wrote.push(`wrote ${secretsPath}  (gossip keys and ACL tokens; mode 0600, never commit it)`);
+  // The certificates name the servers' addresses: read them from the cluster file just written.
+  const tlsNames = tlsNamesFromClusterData(parseDocument(await readFile(clusterPath, 'utf8')).toJS());
+  await writeSecretsFile(secretsPath, generateSecrets(tlsNames), { force: opts.force });
+  wrote.push(`wrote ${secretsPath}  (gossip keys, ACL tokens, cluster CA and certificates; mode 0600, never commit it)`);
   const ignored = await ignoreSecrets(dir, secretsPath);
   if (ignored) wrote.push(`added ${ignored.entry} to ${ignored.file}`);
 

@@ -9,12 +9,16 @@ import { UserError } from '../errors.ts';
 import { FileExistsError, writeFileAtomic } from './atomic-write.ts';
 import type { SecretsFile } from './schema.ts';
 import type { Secrets } from './types.ts';
+import { generateTlsMaterial, tlsNamesFromClusterData, type TlsNames } from '../security/pki.ts';
 
 export const SECRETS_FILE_NAME = 'cluster.secrets.yaml';
 
-export function generateSecrets(): Secrets {
+/** With `names` (the cluster's name, datacenter, domain and server addresses) it also
+ *  creates the cluster CA and the Consul/Nomad certificates (src/security/pki.ts). */
+export function generateSecrets(names?: TlsNames): Secrets {
   const gossipKey = () => randomBytes(32).toString('base64');
   return {
+    ...(names ? { tls: generateTlsMaterial(names) } : {}),
     consulGossipKey: gossipKey(),
     nomadGossipKey: gossipKey(),
     tokens: {
@@ -102,15 +106,16 @@ export async function ensureSecretsFile(
   opts: { secretsPath?: string } = {},
 ): Promise<{ path: string; created: boolean }> {
   let key: unknown;
+  let data: unknown;
   try {
-    const data: unknown = parseDocument(await readFile(clusterPath, 'utf8')).toJS();
+    data = parseDocument(await readFile(clusterPath, 'utf8')).toJS();
     if (data !== null && typeof data === 'object') key = (data as Record<string, unknown>).secrets_file;
   } catch {
     // A missing or unreadable cluster file is reported by loadCluster.
   }
   const path = resolveSecretsPath(clusterPath, key, opts.secretsPath);
   try {
-    await writeSecretsFile(path, generateSecrets());
+    await writeSecretsFile(path, generateSecrets(tlsNamesFromClusterData(data)));
     return { path, created: true };
   } catch (e) {
     if (e instanceof UserError) return { path, created: false };

@@ -20,6 +20,26 @@ export interface TlsNames {
   nodes: Pick<Node, 'role' | 'address'>[];
 }
 
+/** TlsNames from a parsed (not yet validated) cluster.yaml, with the loader's defaults;
+ *  undefined when the file is unusable (loading it later reports why). */
+export function tlsNamesFromClusterData(data: unknown): TlsNames | undefined {
+  if (data === null || typeof data !== 'object') return undefined;
+  const d = data as Record<string, unknown>;
+  if (typeof d.name !== 'string' || !Array.isArray(d.nodes)) return undefined;
+  const str = (v: unknown, dflt: string) => (typeof v === 'string' && v !== '' ? v : dflt);
+  return {
+    name: d.name,
+    datacenter: str(d.datacenter, 'dc1'),
+    domain: str(d.domain, 'consul'),
+    nodes: d.nodes.flatMap((n: unknown) => {
+      if (n === null || typeof n !== 'object') return [];
+      const { role, address } = n as Record<string, unknown>;
+      if (role !== 'server' && role !== 'client' && role !== 'monitor') return [];
+      return [{ role, address: typeof address === 'string' && isIP(address) === 4 ? address : null }];
+    }),
+  };
+}
+
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** The CA outlives many leaf renewals; replacing it means re-imaging every node. */
 export const CA_LIFETIME_DAYS = 3650;
