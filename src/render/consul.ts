@@ -131,7 +131,12 @@ export function consulService(
     : { name: `${name} TCP`, tcp: `${host}:${port}`, interval: '30s', timeout: '5s' };
   const svc: Record<string, Json> = { name, port, tags: opts.tags ?? [], check };
   if (opts.meta) svc.meta = opts.meta;
-  return new Map([[ctx.p(`${CONSUL_CONFIG_DIR}/service-${name}.json`), file(stableJson({ service: svc }))]]);
+  // With default-deny ACLs a service without a token is synced with the default (DNS,
+  // read-only) token and "blocked by ACLs": register it with the agent token instead.
+  const tokens = aclTokens(ctx.cluster);
+  if (tokens) svc.token = tokens.consulAgent;
+  const path = ctx.p(`${CONSUL_CONFIG_DIR}/service-${name}.json`);
+  return new Map([[path, tokens ? secretFile(stableJson({ service: svc })) : file(stableJson({ service: svc }))]]);
 }
 
 const secretFile = (content: string) => file(content, { mode: 0o640, owner: 'root', group: 'consul', secret: true });
