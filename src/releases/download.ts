@@ -204,7 +204,11 @@ export async function downloadFile(location: string, dest: string, opts: Downloa
         await pipeline(res.body, counter, createWriteStream(part, { flags: append ? 'a' : 'w' }));
         done = true;
       } catch (err) {
-        lastErr = unreachable(location, err);
+        const e = err as { code?: string; message?: string };
+        lastErr = new UnavailableError(
+          `the connection broke while downloading ${location} (${e.code ?? e.message ?? String(err)}); ` +
+            'the part received so far is kept and the next run continues from it',
+        );
       }
     }
     if (!done && !(opts.expectedSize !== undefined && (await sizeOf(part)) === opts.expectedSize)) {
