@@ -171,6 +171,8 @@ export const secretsFileSchema = z.strictObject({
     .superRefine((v, ctx) => {
       const n = Buffer.byteLength(v, 'utf8');
       if (n < 8 || n > 63) fail(ctx, `a WPA passphrase is 8 to 63 characters long, this one is ${n}`);
+      // wpa_passphrase and wpa_supplicant refuse control characters.
+      if (/[\x00-\x1f\x7f]/.test(v)) fail(ctx, 'a WPA passphrase cannot contain control characters (tabs, newlines)');
     })
     .optional(),
   wifi_psk: z

@@ -1,0 +1,154 @@
+// `piinit init` and `piinit validate` end to end, as a user runs them.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, test } from 'node:test';
+import { editLine, tempCluster, VALID } from './valid-cluster.ts';
+
+const BIN = resolve('bin/piinit.js');
+
+function piinit(args: string[], cwd = process.cwd()) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8' });
+  // No user error ever shows a stack trace.
+  assert.doesNotMatch(r.stderr, /^\s+at /m, r.stderr);
+  assert.doesNotMatch(r.stderr, /internal error/);
+  return r;
+}
+
+const dirs: string[] = [];
+after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'piinit-cli-'));
+  dirs.push(d);
+  return d;
+}
+
+test('validate: a valid file prints the summary and exits 0', async () => {
+  const t = await tempCluster(VALID);
+  dirs.push(t.dir);
+  const r = piinit(['validate', 'cluster.yaml'], t.dir);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^cluster +lab \(datacenter home, Consul domain consul\)$/m);
+  assert.match(r.stdout, /^ {2}core3 +server +pi3 +arm64 +dc:a6:32:00:00:03 +192\.168\.1\.13$/m);
+  assert.match(r.stdout, /^ {2}worker1 +client +pi-zero +armel +b8:27:eb:00:00:05 +dhcp$/m);
+  assert.match(r.stdout, /^ {2}consul +1\.8\.7 +debian bullseye \(package consul\)$/m);
+  assert.match(r.stdout, /^ {2}prometheus +2\.24\.1 +debian bullseye \(package prometheus\)$/m);
+  assert.match(r.stdout, /^ {2}node_exporter +1\.5\.0 +github$/m);
+  assert.match(r.stdout, /^valid: 3 servers, 1 monitor, 1 client$/m);
+  const secrets = await readFile(t.secrets, 'utf8');
+  const key = /consul_gossip_key: (\S+)/.exec(secrets)![1]!;
+  assert.ok(!r.stdout.includes(key), 'secrets are never printed');
+});
+
+test('validate: errors exit 1 with every diagnostic and no stack trace', async () => {
+  const t = await tempCluster(editLine(24, '    address: 192.168.2.5', editLine(8, '  adressing: dhcp')));
+  dirs.push(t.dir);
+  const r = piinit(['validate'], t.dir);
+  assert.equal(r.status, 1);
+  assert.equal(r.stdout, '');
+  assert.equal(
+    r.stderr,
+    'piinit: invalid cluster (2 errors):\n' +
+      'cluster.yaml:8:3: error: network.adressing: unknown field "adressing" (did you mean "addressing"?)\n' +
+      'cluster.yaml:24:14: error: nodes[2].address: 192.168.2.5 is outside the network 192.168.1.0/24\n',
+  );
+});
+
+test('validate --json: the cluster without secrets, or the diagnostics', async () => {
+  const withWifi = `${VALID}wifi:\n  ssid: Net\n  country: GB\n`;
+  const t = await tempCluster(withWifi, {
+    secrets: { wifiPassphrase: 'a passphrase' },
+  });
+  dirs.push(t.dir);
+  const ok = piinit(['validate', t.cluster, '--json']);
+  assert.equal(ok.status, 0, ok.stderr);
+  const j = JSON.parse(ok.stdout);
+  assert.equal(j.ok, true);
+  assert.equal(j.cluster.nodes.length, 5);
+  assert.deepEqual(j.cluster.wifi, { ssid: 'Net', country: 'GB' });
+  assert.equal(j.cluster.secrets, undefined);
+  assert.doesNotMatch(ok.stdout, /passphrase|gossip|psk/i);
+
+  await writeFile(t.cluster, editLine(13, '    mac: nope', withWifi));
+  const bad = piinit(['validate', t.cluster, '--json']);
+  assert.equal(bad.status, 1);
+  const jb = JSON.parse(bad.stdout);
+  assert.equal(jb.ok, false);
+  assert.deepEqual(jb.diagnostics, [
+    {
+      file: t.cluster,
+      line: 13,
+      column: 10,
+      path: 'nodes[0].mac',
+      severity: 'error',
+      message: '"nope" is not a MAC address (expected six hex bytes like dc:a6:32:12:34:56)',
+    },
+  ]);
+});
+
+test('validate --secrets: another secrets file; a missing cluster file is a plain error', async () => {
+  const t = await tempCluster(VALID);
+  dirs.push(t.dir);
+  const r = piinit(['validate', t.cluster, '--secrets', join(t.dir, 'other.yaml')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /other\.yaml:1:1: error: secrets file not found/);
+  const m = piinit(['validate', join(t.dir, 'nope.yaml')]);
+  assert.equal(m.status, 1);
+  assert.match(m.stderr, /^piinit: cluster file .*nope\.yaml not found \(create one with: piinit init\)$/m);
+});
+
+test('init writes a valid commented cluster, 0600 secrets and a .gitignore line', async () => {
+  const dir = join(await tempDir(), 'home');
+  const r = piinit(['init', dir, '--clients', '2']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /wrote .*cluster\.yaml/);
+  assert.match(r.stdout, /wrote .*cluster\.secrets\.yaml/);
+  assert.match(r.stdout, /next steps:/);
+  const secrets = await readFile(join(dir, 'cluster.secrets.yaml'), 'utf8');
+  assert.ok(!r.stdout.includes(/consul_gossip_key: (\S+)/.exec(secrets)![1]!), 'secrets are never printed');
+  assert.equal((await stat(join(dir, 'cluster.secrets.yaml'))).mode & 0o777, 0o600);
+  assert.equal(await readFile(join(dir, '.gitignore'), 'utf8'), '/cluster.secrets.yaml\n');
+  const yaml = await readFile(join(dir, 'cluster.yaml'), 'utf8');
+  assert.match(yaml, /^# /);
+  assert.match(yaml, /raft_multiplier: 3/);
+  const v = piinit(['validate', join(dir, 'cluster.yaml')]);
+  assert.equal(v.status, 0, v.stderr);
+  assert.match(v.stdout, /^valid: 3 servers, 1 monitor, 2 clients$/m);
+});
+
+test('init never overwrites without --force, and checks both files before writing either', async () => {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'cluster.yaml'), 'mine\n');
+  await writeFile(join(dir, '.gitignore'), 'node_modules/');
+  const r = piinit(['init', dir]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /cluster\.yaml already exists; nothing written \(use --force to replace\)/);
+  assert.equal(await readFile(join(dir, 'cluster.yaml'), 'utf8'), 'mine\n');
+  await assert.rejects(stat(join(dir, 'cluster.secrets.yaml')), /ENOENT/);
+
+  const f = piinit(['init', dir, '--force', '--clients', '0']);
+  assert.equal(f.status, 0, f.stderr);
+  assert.notEqual(await readFile(join(dir, 'cluster.yaml'), 'utf8'), 'mine\n');
+  assert.equal(await readFile(join(dir, '.gitignore'), 'utf8'), 'node_modules/\n/cluster.secrets.yaml\n');
+  const before = await readFile(join(dir, 'cluster.secrets.yaml'), 'utf8');
+  const again = piinit(['init', dir]);
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /cluster\.yaml and .*cluster\.secrets\.yaml already exist/);
+  assert.equal(await readFile(join(dir, 'cluster.secrets.yaml'), 'utf8'), before);
+  // --force again: new secrets, .gitignore not duplicated.
+  assert.equal(piinit(['init', dir, '--force']).status, 0);
+  assert.notEqual(await readFile(join(dir, 'cluster.secrets.yaml'), 'utf8'), before);
+  assert.equal(await readFile(join(dir, '.gitignore'), 'utf8'), 'node_modules/\n/cluster.secrets.yaml\n');
+});
+
+test('init --secrets-only creates only the missing secrets file', async () => {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'cluster.yaml'), VALID);
+  const r = piinit(['init', dir, '--secrets-only']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(await readFile(join(dir, 'cluster.yaml'), 'utf8'), VALID);
+  assert.equal(piinit(['validate', join(dir, 'cluster.yaml')]).status, 0);
+  assert.equal(piinit(['init', dir, '--secrets-only']).status, 1);
+});
