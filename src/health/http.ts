@@ -1,0 +1,91 @@
+// One JSON GET against a cluster API, bounded in time, with the cluster CA and an ACL token
+// when the cluster uses them. Failures are values, not exceptions: a health report is
+// mostly about what does not answer.
+import { checkServerIdentity as defaultCheck, type PeerCertificate } from 'node:tls';
+import { Agent, request, type Dispatcher } from 'undici';
+
+export interface HttpAuth {
+  /** PEM of the cluster CA, for https:// endpoints. */
+  ca?: string;
+  /** Sent as X-Consul-Token to Consul and X-Nomad-Token to Nomad. */
+  consulToken?: string;
+  nomadToken?: string;
+  /** Extra DNS names accepted in server certificates besides the address itself
+   *  (Consul and Nomad servers' certificates name e.g. server.<dc>.consul). */
+  serverNames?: string[];
+}
+
+export type HttpResult<T> = { ok: true; status: number; body: T; headers: Record<string, string> } | { ok: false; status?: number; error: string };
+
+export class Http {
+  private readonly dispatcher: Dispatcher;
+
+  constructor(
+    private readonly auth: HttpAuth = {},
+    private readonly timeoutMs = 3000,
+  ) {
+    const names = auth.serverNames ?? [];
+    this.dispatcher = new Agent({
+      connect: {
+        timeout: timeoutMs,
+        ...(auth.ca ? { ca: auth.ca } : {}),
+        checkServerIdentity: (host: string, cert: PeerCertificate) => {
+          const err = defaultCheck(host, cert);
+          if (!err) return undefined;
+          const sans = (cert.subjectaltname ?? '').split(', ');
+          return names.some((n) => sans.includes(`DNS:${n}`)) ? undefined : err;
+        },
+      },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+  }
+
+  async getJson<T>(url: string, token?: { header: string; value: string | undefined }): Promise<HttpResult<T>> {
+    return this.send<T>('GET', url, undefined, token);
+  }
+
+  async send<T>(method: 'GET' | 'PUT', url: string, body?: string, token?: { header: string; value: string | undefined }): Promise<HttpResult<T>> {
+    const headers: Record<string, string> = {};
+    if (token?.value) headers[token.header] = token.value;
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    try {
+      const res = await request(url, { method, headers, body, dispatcher: this.dispatcher, signal });
+      const text = await res.body.text();
+      const hdrs: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') hdrs[k] = v;
+      if (res.statusCode >= 400) {
+        return { ok: false, status: res.statusCode, error: `HTTP ${res.statusCode}: ${text.trim().slice(0, 200) || 'no body'}` };
+      }
+      try {
+        return { ok: true, status: res.statusCode, body: JSON.parse(text) as T, headers: hdrs };
+      } catch {
+        return { ok: true, status: res.statusCode, body: text as unknown as T, headers: hdrs };
+      }
+    } catch (err) {
+      return { ok: false, error: describeError(err) };
+    }
+  }
+
+  consul<T>(url: string): Promise<HttpResult<T>> {
+    return this.getJson<T>(url, { header: 'X-Consul-Token', value: this.auth.consulToken });
+  }
+
+  nomad<T>(url: string): Promise<HttpResult<T>> {
+    return this.getJson<T>(url, { header: 'X-Nomad-Token', value: this.auth.nomadToken });
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}
+
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as Error & { cause?: unknown }).cause;
+  const code = (err as { code?: string }).code ?? (cause as { code?: string } | undefined)?.code;
+  if (err.name === 'TimeoutError' || err.name === 'AbortError' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timed out';
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (cause instanceof Error) return `${err.message}: ${cause.message}`;
+  return code ? `${code}: ${err.message}` : err.message;
+}

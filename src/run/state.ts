@@ -1,0 +1,69 @@
+// The state directory of a local cluster: what `up` started (state.json), each node's
+// rendered files and data (nodes/<name>/), daemon logs (logs/). It survives `down`;
+// `down --purge` removes it.
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { ProcessRecord } from './proc.ts';
+
+export const STATE_VERSION = 1;
+
+export interface LocalNode {
+  name: string;
+  role: string;
+  address: string;
+  /** Where the node's on-Pi paths are relocated to. */
+  root: string;
+  /** Network namespace (netns mode) or null. */
+  netns: string | null;
+}
+
+export interface LocalState {
+  version: number;
+  cluster: { name: string; file: string };
+  mode: 'loopback' | 'netns';
+  subnet: string;
+  nodes: LocalNode[];
+  /** Daemons currently recorded as started by us, keyed "<node>/<daemon>". */
+  processes: Record<string, ProcessRecord>;
+  /** Components that could not be obtained for this machine, with the reason. */
+  unavailable: { component: string; reason: string }[];
+  /** The raft timing the servers run with (for reports and the benchmark). */
+  raftMultiplier: number;
+  /** netns mode: the bridge and the namespaces we created, to remove on down. */
+  network?: { bridge: string; hub: string; namespaces: string[] };
+}
+
+/** $XDG_STATE_HOME/piinit/<cluster name>, ~/.local/state/piinit/<cluster name> by default. */
+export function defaultStateDir(clusterName: string, env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state');
+  return join(base, 'piinit', clusterName);
+}
+
+export const statePaths = (dir: string) => ({
+  file: join(dir, 'state.json'),
+  nodes: join(dir, 'nodes'),
+  logs: join(dir, 'logs'),
+  lock: join(dir, 'lock'),
+});
+
+export async function readState(dir: string): Promise<LocalState | null> {
+  let text: string;
+  try {
+    text = await readFile(statePaths(dir).file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  const s = JSON.parse(text) as LocalState;
+  if (s.version !== STATE_VERSION) throw new Error(`${statePaths(dir).file}: unknown state version ${s.version}`);
+  return s;
+}
+
+export async function writeState(dir: string, s: LocalState): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const p = statePaths(dir).file;
+  const tmp = `${p}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(s, null, 2)}\n`, { mode: 0o640 });
+  await rename(tmp, p);
+}
