@@ -116,6 +116,9 @@ export function checkCluster(f: YamlFile): Diagnostic[] {
       if (allowEven) out.push(atNodes('warning', msg));
       else out.push(atNodes('error', `${msg}; use ${use}, or set consul.allow_even_servers: true`));
     }
+    if (servers > 7 && servers % 2 === 1) {
+      out.push(atNodes('warning', `${servers} servers: every write waits for a majority of them; 3 or 5 is the usual size`));
+    }
     if (monitors === 0 && nodes.length > 0) {
       out.push(atNodes('warning', 'no node has role monitor: nothing runs Prometheus'));
     }

@@ -8,7 +8,7 @@ import { checkCluster, DEFAULT_SOURCE } from './checks.ts';
 import { ClusterValidationError, type Diagnostic } from './diagnostics.ts';
 import { normalizeMac, parseCidr, formatIPv4 } from './net.ts';
 import { clusterFileSchema, secretsFileSchema, type ClusterFile, type SecretsFile } from './schema.ts';
-import { resolveSecretsPath, secretsFromFile } from './secrets.ts';
+import { resolveSecretsPath, SECRETS_FILE_NAME, secretsFromFile } from './secrets.ts';
 import { COMPONENTS, type Cluster, type ComponentName, type ComponentSpec, type Secrets } from './types.ts';
 import { wpaPsk } from './wifi.ts';
 import { YamlFile } from './yamlfile.ts';
@@ -66,7 +66,8 @@ export async function loadCluster(clusterPath: string, opts: LoadOptions = {}): 
   let secrets: SecretsFile | undefined;
   let sf: YamlFile | undefined;
   if (secretsText === null) {
-    const hint = `create it with: piinit init ${dirname(clusterPath)} --secrets-only`;
+    const init = `piinit init ${dirname(clusterPath)} --secrets-only`;
+    const hint = opts.secretsPath ? `check --secrets, or create ${SECRETS_FILE_NAME} with: ${init}` : `create it with: ${init}`;
     if (!opts.secretsPath && typeof secretsKey === 'string') {
       diags.push(cf.diagnostic(['secrets_file'], 'error', `secrets file ${secretsPath} not found (${hint})`));
     } else {

@@ -208,3 +208,26 @@ export function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): st
   const def = (s as { _zod: { def: Record<string, unknown> } })._zod.def;
   return def.type === 'object' ? Object.keys(def.shape as object) : [];
 }
+
+/** Every place in the schema where a field named key is allowed, as display paths
+ *  ("consul", "nodes[]"), to say where a misplaced field belongs. */
+export function placesOfKey(schema: z.ZodType, key: string): string[] {
+  const out: string[] = [];
+  const walk = (s: unknown, where: string, depth: number) => {
+    if (depth > 6 || !s) return;
+    const def = (s as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
+    if (!def) return;
+    if (['optional', 'nullable', 'default', 'prefault', 'readonly', 'nonoptional', 'catch'].includes(def.type as string)) {
+      return walk(def.innerType, where, depth);
+    }
+    if (def.type === 'pipe') return walk(def.in, where, depth);
+    if (def.type === 'array') return walk(def.element, `${where}[]`, depth + 1);
+    if (def.type === 'object') {
+      const shape = def.shape as Record<string, unknown>;
+      if (key in shape) out.push(where);
+      for (const [k, v] of Object.entries(shape)) walk(v, where ? `${where}.${k}` : k, depth + 1);
+    }
+  };
+  walk(schema, '', 0);
+  return out;
+}

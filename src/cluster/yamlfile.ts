@@ -3,7 +3,7 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { formatPath, type Diagnostic, type PathSegment, type Severity } from './diagnostics.ts';
-import { knownKeysAt } from './schema.ts';
+import { knownKeysAt, placesOfKey } from './schema.ts';
 
 export class YamlFile {
   readonly doc: Document.Parsed;
@@ -91,7 +91,12 @@ export class YamlFile {
         const known = knownKeysAt(schema, path);
         for (const key of issue.keys) {
           const hint = didYouMean(key, known);
-          const msg = `unknown field "${key}"${hint ? ` (did you mean "${hint}"?)` : known.length ? ` (expected one of: ${known.join(', ')})` : ''}`;
+          const elsewhere = placesOfKey(schema, key).map((w) => (w === '' ? 'at the top level' : `under ${w}:`));
+          let msg = `unknown field "${key}"`;
+          if (hint) msg += ` (did you mean "${hint}"?)`;
+          else if (elsewhere.length > 2) msg += ` here (it belongs ${elsewhere.slice(0, 2).join(' or ')} or …)`;
+          else if (elsewhere.length) msg += ` here (it belongs ${elsewhere.join(' or ')})`;
+          else if (known.length) msg += ` (expected one of: ${known.join(', ')})`;
           out.push(this.diagnostic([...path, key], 'error', msg, { key: true }));
         }
         continue;

@@ -50,6 +50,11 @@ const cases: { name: string; yaml: string; secretsText?: string; expect: string[
     expect: ['cluster.yaml:44:3: error: ssh.port: unknown field "port" (expected one of: authorized_keys)'],
   },
   {
+    name: 'field in the wrong section',
+    yaml: editLine(1, 'name: lab\nraft_multiplier: 3'),
+    expect: ['cluster.yaml:2:1: error: raft_multiplier: unknown field "raft_multiplier" here (it belongs under consul:)'],
+  },
+  {
     name: 'bad IPv4 address',
     yaml: editLine(14, '    address: 192.168.1.256'),
     expect: ['cluster.yaml:14:14: error: nodes[0].address: "192.168.1.256" is not an IPv4 address or "dhcp"'],
@@ -270,7 +275,7 @@ test('a missing secrets file says how to create it', async () => {
     await assert.rejects(loadCluster(t.cluster, { secretsPath: `${t.dir}/nope.yaml` }), (e: unknown) => {
       assert.ok(e instanceof ClusterValidationError);
       assert.deepEqual(e.diagnostics.map(formatDiagnostic), [
-        `${t.dir}/nope.yaml:1:1: error: secrets file not found (create it with: piinit init ${t.dir} --secrets-only)`,
+        `${t.dir}/nope.yaml:1:1: error: secrets file not found (check --secrets, or create cluster.secrets.yaml with: piinit init ${t.dir} --secrets-only)`,
       ]);
       return true;
     });
