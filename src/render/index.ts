@@ -2,6 +2,7 @@
 // role (what the identical image of that role carries). Pure: no I/O.
 import type { Role } from '../cluster/boards.ts';
 import type { Cluster, Node } from '../cluster/types.ts';
+import { renderAclBootstrap } from '../security/acl.ts';
 import { consulCommand, consulSystemFiles, renderConsul } from './consul.ts';
 import { makeContext, type RenderContext, runsNomadClient, runsNomadServer } from './context.ts';
 import { type FileTree, mergeTrees } from './filetree.ts';
@@ -42,9 +43,9 @@ export function componentsOf(role: Role): ('consul' | 'nomad' | 'prometheus' | '
 
 /**
  * The place where trees from other areas join the rendered files: the security step's
- * first-boot oneshot (ACL policies and tokens) plugs in here.
+ * first-boot oneshot (ACL policies and tokens) is merged here.
  */
-export const extraRenderers: ((ctx: RenderContext) => FileTree)[] = [];
+export const extraRenderers: ((ctx: RenderContext) => FileTree)[] = [renderAclBootstrap];
 
 function renderWith(ctx: RenderContext): FileTree {
   const comps = componentsOf(ctx.role);

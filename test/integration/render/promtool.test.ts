@@ -29,7 +29,7 @@ test('promtool accepts prometheus.yml with TLS (CA) and ACL (token) on', async (
   const pki = join(dir, 'pki');
   await mkdir(pki);
   c.secrets.tls = makeTlsMaterial(pki, c.datacenter, c.domain, ['192.168.50.11', '192.168.50.12', '192.168.50.13']);
-  c.secrets.tokens = { consulBootstrap: 'b', consulAgent: 'a', consulPrometheus: '4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e03' };
+  c.secrets.tokens = { consulBootstrap: '4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e01', consulAgent: '4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e02', consulPrometheus: '4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e03' };
   const monitor = c.nodes.find((n) => n.role === 'monitor')!;
   const root = join(dir, 'local');
   await writeTree(renderNode(c, monitor, { target: 'local', root }), '/');

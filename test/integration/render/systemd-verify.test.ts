@@ -26,11 +26,22 @@ async function prepareRoot(root: string): Promise<void> {
   }
 }
 
-for (const role of ROLES) {
-  test(`systemd-analyze verify: every unit of the ${role} image`, async (t) => {
+const pair = { cert: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n', key: 'k' };
+const uuid = (i: number) => `4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e0${i}`;
+
+for (const [role, secure] of ROLES.flatMap((r) => [[r, false], [r, true]] as const)) {
+  test(`systemd-analyze verify: every unit of the ${role} image${secure ? ' with TLS and ACLs' : ''}`, async (t) => {
     const root = await tempDir(t);
-    const c = fixtureCluster({ ssh: { authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1 admin@test'] } });
-    c.network.addressing = 'static';
+    const c = fixtureCluster({
+      ssh: { authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1 admin@test'] },
+      security: { tls: secure, acl: secure },
+      wifi: secure ? { ssid: 'home', country: 'DE', psk: 'ab'.repeat(32) } : null,
+    });
+    c.network.addressing = secure ? 'dhcp' : 'static';
+    if (secure) {
+      c.secrets.tls = { ca: pair, consulServer: pair, nomadServer: pair, nomadClient: pair };
+      c.secrets.tokens = { consulBootstrap: uuid(1), consulAgent: uuid(2), consulPrometheus: uuid(3), consulDns: uuid(4), nomadBootstrap: uuid(5) };
+    }
     const tree = renderRole(c, role);
     await writeTree(tree, root);
     await prepareRoot(root);

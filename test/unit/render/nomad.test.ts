@@ -88,6 +88,6 @@ test('local target: name, addresses and data dir per node; serviceCommands match
 
 test('ACL on: Nomad acl enabled', () => {
   const c = fixtureCluster({ security: { tls: false, acl: true } });
-  c.secrets.tokens = { consulBootstrap: 'a', consulAgent: 'b', consulPrometheus: 'c' };
+  c.secrets.tokens = { consulBootstrap: '4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e01', consulAgent: '4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e02', consulPrometheus: '4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e03' };
   assert.deepEqual(json(renderRole(c, 'server'), '/etc/nomad.d/nomad.json').acl, { enabled: true });
 });

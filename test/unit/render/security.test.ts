@@ -8,13 +8,14 @@ import type { FileEntry } from '../../../src/render/filetree.ts';
 import { renderRole } from '../../../src/render/index.ts';
 import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
 
+const [BOOT, AGENT, PROM, DNS] = [1, 2, 3, 4].map((i) => `4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e0${i}`) as [string, string, string, string];
 const pair = (n: string) => ({ cert: `-----BEGIN CERTIFICATE-----\n${n}\n-----END CERTIFICATE-----\n`, key: `-----BEGIN EC PRIVATE KEY-----\n${n}-key\n-----END EC PRIVATE KEY-----\n` });
 
 function secured(version = '1.8.7'): Cluster {
   const c = fixtureCluster({ security: { tls: true, acl: true } });
   c.components.consul.version = version;
   c.secrets.tls = { ca: pair('ca'), consulServer: pair('cs'), nomadServer: pair('ns'), nomadClient: pair('nc') };
-  c.secrets.tokens = { consulBootstrap: 'boot', consulAgent: 'agent', consulPrometheus: 'prom', consulDns: 'dnstok' };
+  c.secrets.tokens = { consulBootstrap: BOOT, consulAgent: AGENT, consulPrometheus: PROM, consulDns: DNS };
   return c;
 }
 const entry = (t: Map<string, unknown>, p: string) => (t.get(p) as FileEntry | undefined) ?? assert.fail(`missing ${p}`);
@@ -37,7 +38,7 @@ test('Consul 1.8: top-level verify_* keys, acl.tokens.master, HTTP on loopback o
   const a = JSON.parse(String(acl.content)).acl;
   assert.equal(a.default_policy, 'deny');
   assert.equal(a.enable_token_persistence, true);
-  assert.deepEqual(a.tokens, { master: 'boot', agent: 'agent', default: 'dnstok' });
+  assert.deepEqual(a.tokens, { master: BOOT, agent: AGENT, default: DNS });
   const key = entry(srv, '/etc/consul.d/tls/server-key.pem');
   assert.equal(key.secret, true);
   assert.ok(key.mode === 0o640 || key.mode === 0o600);
@@ -46,7 +47,7 @@ test('Consul 1.8: top-level verify_* keys, acl.tokens.master, HTTP on loopback o
   for (const [p, e] of srv) {
     if ('symlink' in e || e.secret) continue;
     const text = String(e.content);
-    for (const s of ['"boot"', '"agent"', '"dnstok"', 'PRIVATE KEY']) assert.ok(!text.includes(s), `${p} holds ${s}`);
+    for (const s of [BOOT, AGENT, DNS, PROM, 'PRIVATE KEY']) assert.ok(!text.includes(s), `${p} holds ${s}`);
   }
 });
 
@@ -57,7 +58,7 @@ test('clients: CA only, auto_encrypt, no server key, no bootstrap token', () => 
   assert.equal(cfg.ca_file, '/etc/consul.d/tls/ca.pem');
   assert.equal(cfg.cert_file, undefined);
   assert.ok(!cli.has('/etc/consul.d/tls/server-key.pem'));
-  assert.deepEqual(json(cli, '/etc/consul.d/acl.json').acl.tokens, { agent: 'agent', default: 'dnstok' });
+  assert.deepEqual(json(cli, '/etc/consul.d/acl.json').acl.tokens, { agent: AGENT, default: DNS });
   assert.ok(cli.has('/etc/nomad.d/tls/client-key.pem'));
   assert.equal(entry(cli, '/etc/nomad.d/tls/client-key.pem').mode, 0o600);
   assert.equal(json(cli, '/etc/nomad.d/nomad.json').tls.cert_file, '/etc/nomad.d/tls/client.pem');
@@ -81,7 +82,7 @@ test('Consul 1.12+: tls stanza; 1.11+: initial_management; 1.14+: grpc_tls port'
   });
   assert.equal(cfg.ports.grpc_tls, 8503);
   assert.deepEqual(cfg.ui_config, { enabled: true });
-  assert.equal(json(srv, '/etc/consul.d/acl.json').acl.tokens.initial_management, 'boot');
+  assert.equal(json(srv, '/etc/consul.d/acl.json').acl.tokens.initial_management, BOOT);
   assert.equal(json(srv, '/etc/consul.d/acl.json').acl.tokens.master, undefined);
   const v111 = json(renderRole(secured('1.11.0'), 'server'), '/etc/consul.d/consul.json');
   assert.equal(v111.verify_outgoing, true, '1.11 still uses the top-level keys');
@@ -94,7 +95,7 @@ test('Prometheus: HTTPS scrapes of Consul with the CA and the token; SD token in
   assert.equal(yml.mode, 0o640);
   assert.equal(yml.group, 'prometheus');
   const text = String(yml.content);
-  assert.match(text, /token: prom/);
+  assert.match(text, new RegExp(`token: ${PROM}`));
   assert.match(text, /ca_file: \/etc\/prometheus\/ca\.pem/);
   assert.match(text, /replacement: \$1:8501/);
   assert.match(text, /server_name: server\.home\.consul/);
