@@ -1,11 +1,100 @@
+import { resolve, join } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
+import { BOARDS, ROLES, type Board, type Role } from '../cluster/boards.ts';
+import { loadCluster } from '../cluster/load.ts';
 import { UserError } from '../errors.ts';
+import { defaultCacheDir } from '../releases/cache.ts';
+import { bootCmdlineExtras } from '../render/index.ts';
+import { buildImage, type ImageResult } from '../image/build.ts';
+import { roleDebs } from '../image/debs.ts';
+import { optionalPackages } from '../image/system.ts';
+import { IMAGE_TARGETS, imageKindOf, type ImageKind } from '../image/targets.ts';
+
+function list<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] | null {
+  if (!value) return null;
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const i of items) if (!allowed.includes(i as T)) throw new UserError(`unknown ${what} "${i}" (known: ${allowed.join(', ')})`);
+  return items as T[];
+}
+
+const mib = (n: number | null) => (n === null ? '-' : `${(n / 1024 / 1024).toFixed(0)} MiB`);
 
 export function register(program: Command): void {
   program
     .command('image')
-    .description('(not built yet)')
-    .action(() => {
-      throw new UserError('piinit image is not built yet');
+    .description(
+      'Build one immutable OS image per board kind and role (Debian bookworm; read-only root,\n' +
+        'state on a data partition that grows to fill the card on first boot). Pi 3/4/5 share\n' +
+        'one arm64 image; Pi 2 (armhf), Pi Zero/1 (armel) and amd64 have their own.',
+    )
+    .argument('[cluster]', 'cluster file', 'cluster.yaml')
+    .option('--board <boards>', `only images for these boards, comma separated (${BOARDS.join(', ')})`)
+    .option('--role <roles>', `only these roles, comma separated (${ROLES.join(', ')})`)
+    .option('--out <dir>', 'where the images go', 'images')
+    .option('--debs <dir>', 'directory with the .debs from `piinit packages`', 'packages')
+    .option('--cache <dir>', 'cache directory (base root file systems under <cache>/images; default: $XDG_CACHE_HOME/piinit or ~/.cache/piinit)')
+    .option('--no-xz', 'skip the xz-compressed copy')
+    .option('--refresh-base', 'rebuild the cached base root file systems (e.g. for Debian security updates)')
+    .option('--json', 'print the results as JSON')
+    .addHelpText(
+      'after',
+      '\nOutputs per image in --out: <name>.img, <name>.img.xz, <name>.img.bmap, <name>.img.sha256,\n' +
+        '<name>.manifest.json (every package and version inside).\n' +
+        'Needs root (mmdebstrap, chroot) and, for Pi images on a PC, qemu-user-static with binfmt_misc.\n' +
+        'SOURCE_DATE_EPOCH makes builds reproducible (default 2024-01-01).',
+    )
+    .action(async (clusterPath, opts) => {
+      if (process.getuid?.() !== 0) throw new UserError('piinit image needs root (mmdebstrap --mode=root and chroot); run it with sudo');
+      const { cluster } = await loadCluster(clusterPath);
+      const boards = list(opts.board, BOARDS, 'board');
+      const roles = list(opts.role, ROLES, 'role');
+      const groups = new Map<string, { kind: ImageKind; board: Board; role: Role }>();
+      for (const n of cluster.nodes) {
+        if (boards && !boards.includes(n.board)) continue;
+        if (roles && !roles.includes(n.role)) continue;
+        const kind = imageKindOf(n.board);
+        groups.set(`${kind}/${n.role}`, { kind, board: n.board, role: n.role });
+      }
+      if (groups.size === 0) throw new UserError('no node of the cluster matches --board/--role: nothing to build');
+      const cacheDir = join(resolve(opts.cache ?? defaultCacheDir()), 'images');
+      const outDir = resolve(opts.out);
+      const ssh = cluster.ssh.authorizedKeys.some((k) => k.trim());
+      const tty = process.stdout.isTTY && !opts.json;
+      const results: ImageResult[] = [];
+      for (const g of [...groups.values()].sort((a, b) => `${a.kind}/${a.role}`.localeCompare(`${b.kind}/${b.role}`))) {
+        const target = IMAGE_TARGETS[g.kind];
+        const debs = await roleDebs(resolve(opts.debs), cluster.name, g.role, target.arch);
+        const started = Date.now();
+        const r = await buildImage(
+          {
+            cluster: cluster.name,
+            board: g.board,
+            role: g.role,
+            debs,
+            ssh,
+            cmdlineExtras: bootCmdlineExtras(cluster, g.role),
+            extraPackages: optionalPackages({ ssh, wifi: cluster.wifi !== null, raspi: target.boot === 'raspi' }),
+          },
+          {
+            cacheDir,
+            outDir,
+            xz: opts.xz,
+            refreshBase: opts.refreshBase,
+            onStep: tty ? (s) => process.stdout.write(`${g.kind} ${g.role}: ${s}…\n`) : undefined,
+          },
+        );
+        results.push(r);
+        if (!opts.json) {
+          console.log(
+            `${r.name}.img  ${mib(r.sizes.rawBytes)} raw, ${mib(r.sizes.usedBytes)} used, ${mib(r.sizes.xzBytes)} xz` +
+              `  (base ${r.baseCached ? 'cached' : 'built'}, ${((Date.now() - started) / 1000).toFixed(0)} s)`,
+          );
+        }
+      }
+      if (opts.json) {
+        console.log(JSON.stringify(results.map((r) => ({ name: r.name, kind: r.kind, role: r.role, files: r.files, sizes: r.sizes, sha256: r.sha256, baseKey: r.baseKey, baseCached: r.baseCached, contentHash: r.contentHash, timings: r.timings })), null, 2));
+      } else {
+        console.log(`images in ${outDir}`);
+      }
     });
 }

@@ -24,7 +24,8 @@ export interface ImageRequest {
   /** Local .deb files installed into the config layer. */
   debs: string[];
   overlay?: FileTree;
-  sshAuthorizedKeys?: string[];
+  /** Run sshd (host keys generated on the data partition at first boot). */
+  ssh?: boolean;
   cmdlineExtras?: string[];
   /** Packages added to the base (e.g. openssh-server, wpasupplicant); part of its cache key. */
   extraPackages?: string[];
@@ -94,7 +95,7 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
           baseTarball: base.tarball,
           debs: req.debs,
           overlay: req.overlay,
-          sshAuthorizedKeys: req.sshAuthorizedKeys,
+          ssh: req.ssh,
           cmdlineExtras: req.cmdlineExtras,
           sourceDateEpoch: epoch,
         },

@@ -8,7 +8,7 @@ import { isSymlink, type FileTree } from '../render/filetree.ts';
 import { UserError } from '../errors.ts';
 import { run } from './run.ts';
 import { IMAGE_TARGETS, type ImageKind } from './targets.ts';
-import { ENABLED_UNITS, kernelCmdline, PERSISTENT_PATHS, ROOT_LABEL, sshTree, systemTree } from './system.ts';
+import { ENABLED_UNITS, kernelCmdline, PERSISTENT_PATHS, ROOT_LABEL, sshHostKeyTree, systemTree } from './system.ts';
 import { clampMtimes } from './treehash.ts';
 
 export interface LayerInput {
@@ -18,7 +18,8 @@ export interface LayerInput {
   debs: string[];
   /** Rendered files for this role; they win over piinit's own system files. */
   overlay?: FileTree;
-  sshAuthorizedKeys?: string[];
+  /** The image runs sshd (the cluster gives authorized keys; openssh-server is in the base). */
+  ssh?: boolean;
   /** Extra kernel arguments (e.g. the memory cgroup for Nomad clients). */
   cmdlineExtras?: string[];
   sourceDateEpoch: number;
@@ -39,6 +40,8 @@ const CHROOT_ENV = {
   PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
 };
 
+const TMPFILES_EXCLUDE = ['/run', '/tmp', '/var/tmp', '/dev', '/proc', '/sys', '/boot'];
+
 export async function buildLayer(input: LayerInput, dirs: LayerDirs): Promise<void> {
   const { root } = dirs;
   const target = IMAGE_TARGETS[input.kind];
@@ -55,19 +58,24 @@ export async function buildLayer(input: LayerInput, dirs: LayerDirs): Promise<vo
       await copyFile(deb, join(root, inside, name));
       names.push(`${inside}/${name}`);
     }
-    await run('chroot', [root, 'dpkg', '--force-confold', '-i', ...names], { env });
+    // One at a time, in the given (dependency) order: Pre-Depends must be configured first.
+    for (const n of names) await run('chroot', [root, 'dpkg', '--force-confold', '-i', n], { env });
     await rm(join(root, inside), { recursive: true, force: true });
   }
 
-  const tree = new Map([...systemTree({ bootMountable: true }), ...sshTree(input.sshAuthorizedKeys ?? []), ...(input.overlay ?? new Map())]);
+  const tree = new Map([...systemTree({ bootMountable: true }), ...sshHostKeyTree(input.ssh ?? false), ...(input.overlay ?? new Map())]);
   await writeTree(root, tree);
 
   const cmdline = kernelCmdline(target.console, input.cmdlineExtras ?? []);
   if (target.boot === 'raspi') await raspiBoot(root, dirs.boot, cmdline);
   else await efiBoot(root, dirs.boot, cmdline);
 
-  await run('chroot', [root, 'systemctl', 'enable', ...ENABLED_UNITS], { env });
-  if (tree.has('/root/.ssh/authorized_keys')) await run('chroot', [root, 'systemctl', 'enable', 'ssh.service'], { env });
+  // The root is read-only at boot: system users and their state directories are made now.
+  await run('chroot', [root, 'systemd-sysusers'], { env });
+  await run('chroot', [root, 'systemd-tmpfiles', '--create', ...TMPFILES_EXCLUDE.map((p) => `--exclude-prefix=${p}`)], { env }).catch(() => {
+    // tmpfiles exits non-zero when a single line cannot apply (e.g. a missing group); the boot retries.
+  });
+  await run('chroot', [root, 'systemctl', 'enable', ...ENABLED_UNITS, ...(input.ssh ? ['ssh.service'] : [])], { env });
   await lockPasswords(root, input.sourceDateEpoch);
   await cleanup(root);
   await movePersistent(root, dirs.data);

@@ -91,7 +91,7 @@ ro=no; findmnt -no OPTIONS / | tr ',' '\\n' | grep -qx ro && ro=yes
 data=no; findmnt -no SOURCE ${DATA_MOUNT} >/dev/null 2>&1 && data=yes
 size=$(findmnt -bno SIZE ${DATA_MOUNT} 2>/dev/null || echo 0)
 addr=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | head -n1)
-echo "${BOOT_MARKER} ro-root=$ro data=$data data-bytes=$size hostname=$(hostname) address=\${addr:-none} state=$(systemctl is-system-running 2>/dev/null)"
+echo "${BOOT_MARKER} ro-root=$ro data=$data data-bytes=$size hostname=$(hostname) address=\${addr:-none} machine-id=$(cat /etc/machine-id) state=$(systemctl is-system-running 2>/dev/null)"
 `;
 
 function unit(lines: string[]): string {
@@ -181,24 +181,15 @@ export function systemTree(opts: { bootMountable: boolean }): FileTree {
   return t;
 }
 
-/** For clusters that give SSH keys: root logs in by key only, host keys live on the data
- *  partition (generated on first boot, so identical images still get distinct keys). */
-export function sshTree(authorizedKeys: string[]): FileTree {
+/** With SSH (the cluster gives authorized keys; the rendered files configure sshd and the
+ *  admin user): host keys live on the data partition, generated on first boot, so identical
+ *  images still get distinct host keys and the read-only root holds none. */
+export function sshHostKeyTree(enabled: boolean): FileTree {
   const t: FileTree = new Map();
-  if (authorizedKeys.length === 0) return t;
-  t.set('/root/.ssh/authorized_keys', file(`${authorizedKeys.join('\n')}\n`, { mode: 0o600 }));
+  if (!enabled) return t;
   t.set(
-    '/etc/ssh/sshd_config.d/50-piinit.conf',
-    file(
-      [
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'PermitRootLogin prohibit-password',
-        'HostKey /var/lib/piinit/ssh/ssh_host_ed25519_key',
-        'HostKey /var/lib/piinit/ssh/ssh_host_rsa_key',
-        '',
-      ].join('\n'),
-    ),
+    '/etc/ssh/sshd_config.d/50-piinit-hostkeys.conf',
+    file('HostKey /var/lib/piinit/ssh/ssh_host_ed25519_key\nHostKey /var/lib/piinit/ssh/ssh_host_rsa_key\n'),
   );
   t.set(
     '/etc/systemd/system/ssh.service.d/50-piinit-hostkeys.conf',
@@ -207,4 +198,12 @@ export function sshTree(authorizedKeys: string[]): FileTree {
     ),
   );
   return t;
+}
+
+/** Packages the base needs for the cluster's options (part of the base cache key). */
+export function optionalPackages(opts: { ssh: boolean; wifi: boolean; raspi: boolean }): string[] {
+  return [
+    ...(opts.ssh ? ['openssh-server', 'sudo'] : []),
+    ...(opts.wifi ? ['wpasupplicant', 'iw', ...(opts.raspi ? ['firmware-brcm80211'] : [])] : []),
+  ];
 }

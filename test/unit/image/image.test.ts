@@ -5,7 +5,7 @@ import { baseKey, baseSpec, essentialHook } from '../../../src/image/base.ts';
 import { derivedUuid, planDisk, sfdiskScript } from '../../../src/image/disk.ts';
 import { pickMirrors, sourcesLines } from '../../../src/image/mirror.ts';
 import { parsePackageList } from '../../../src/image/outputs.ts';
-import { fstab, kernelCmdline, PERSISTENT_PATHS, sshTree, systemTree } from '../../../src/image/system.ts';
+import { fstab, kernelCmdline, optionalPackages, PERSISTENT_PATHS, sshHostKeyTree, systemTree } from '../../../src/image/system.ts';
 import { IMAGE_TARGETS, imageKindOf, imageName } from '../../../src/image/targets.ts';
 
 const SOURCES = ['deb http://mirror.example/debian bookworm main non-free-firmware'];
@@ -74,12 +74,11 @@ test('journald is volatile; no SSH unless keys are given', () => {
   const t = systemTree({ bootMountable: true });
   const j = t.get('/etc/systemd/journald.conf.d/50-piinit.conf');
   assert.ok(j && 'content' in j && /Storage=volatile/.test(String(j.content)));
-  assert.equal(sshTree([]).size, 0);
-  const s = sshTree(['ssh-ed25519 AAAA test']);
-  const conf = s.get('/etc/ssh/sshd_config.d/50-piinit.conf');
-  assert.ok(conf && 'content' in conf && /PasswordAuthentication no/.test(String(conf.content)));
-  const keys = s.get('/root/.ssh/authorized_keys');
-  assert.ok(keys && 'mode' in keys && keys.mode === 0o600);
+  assert.equal(sshHostKeyTree(false).size, 0);
+  assert.deepEqual(optionalPackages({ ssh: false, wifi: false, raspi: true }), []);
+  assert.ok(optionalPackages({ ssh: true, wifi: false, raspi: true }).includes('openssh-server'));
+  const conf = sshHostKeyTree(true).get('/etc/ssh/sshd_config.d/50-piinit-hostkeys.conf');
+  assert.ok(conf && 'content' in conf && /HostKey \/var\/lib\/piinit\/ssh\//.test(String(conf.content)));
 });
 
 test('disk plan: boot, root, data in order, MiB aligned, sfdisk script', () => {

@@ -1,0 +1,129 @@
+// A qemu VM for boot tests: boots a disk image (amd64 through OVMF from the image's own EFI
+// partition; arm64 on `-M virt` with the kernel, initrd and cmdline.txt taken from the
+// image's FAT partition), records the serial console, and is killed by its own PID.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+
+export interface VmOptions {
+  arch: 'amd64' | 'arm64';
+  image: string;
+  /** Directory for the OVMF vars copy and extracted kernel/initrd. */
+  workDir: string;
+  memMiB?: number;
+  /** Network: a tap device already attached to a bridge, with this MAC. */
+  tap?: { ifname: string; mac: string };
+  /** Run qemu inside this network namespace (ip netns exec). */
+  netns?: string;
+}
+
+export class Vm {
+  readonly proc: ChildProcess;
+  console = '';
+  private waiters: Array<() => void> = [];
+  private exited = false;
+
+  constructor(cmd: string[]) {
+    this.proc = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const add = (d: Buffer) => {
+      this.console += d.toString('latin1').replace(/\r/g, '');
+      for (const w of this.waiters) w();
+    };
+    this.proc.stdout!.on('data', add);
+    this.proc.stderr!.on('data', add);
+    this.proc.on('exit', () => {
+      this.exited = true;
+      for (const w of this.waiters) w();
+    });
+  }
+
+  /** Resolves with the first match of re in the console; rejects after timeoutMs or on exit. */
+  waitFor(re: RegExp, timeoutMs: number, from = 0): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const m = this.console.slice(from).match(re);
+        if (m) return done(() => resolve(m));
+        if (this.exited) return done(() => reject(new Error(`qemu exited before ${re}:\n${this.tail()}`)));
+      };
+      const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re}:\n${this.tail()}`))), timeoutMs);
+      const done = (f: () => void) => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== check);
+        f();
+      };
+      this.waiters.push(check);
+      check();
+    });
+  }
+
+  tail(lines = 60): string {
+    return this.console.split('\n').slice(-lines).join('\n');
+  }
+
+  /** SIGKILL: a hard power-off. Resolves when the process is gone. */
+  async kill(): Promise<void> {
+    if (this.exited || this.proc.pid === undefined) return;
+    const gone = new Promise<void>((r) => this.proc.once('exit', () => r()));
+    process.kill(this.proc.pid, 'SIGKILL');
+    await gone;
+  }
+}
+
+/** The FAT partition's byte offset in an image (first partition, from sfdisk --json). */
+export async function bootPartitionOffset(image: string): Promise<number> {
+  const { stdout } = await execa('sfdisk', ['--json', image]);
+  const pt = JSON.parse(stdout) as { partitiontable: { partitions: Array<{ start: number }>; sectorsize?: number } };
+  return pt.partitiontable.partitions[0]!.start * (pt.partitiontable.sectorsize ?? 512);
+}
+
+export async function listBootFiles(image: string): Promise<string[]> {
+  const off = await bootPartitionOffset(image);
+  const { stdout } = await execa('mdir', ['-b', '-i', `${image}@@${off}`, '::/'], { env: { MTOOLS_SKIP_CHECK: '1' } });
+  return stdout.split('\n').map((l) => l.trim().replace(/^::\//, '')).filter(Boolean);
+}
+
+export async function extractBootFile(image: string, name: string, dest: string): Promise<void> {
+  const off = await bootPartitionOffset(image);
+  await execa('mcopy', ['-n', '-i', `${image}@@${off}`, `::/${name}`, dest], { env: { MTOOLS_SKIP_CHECK: '1' } });
+}
+
+export async function startVm(o: VmOptions): Promise<Vm> {
+  const mem = String(o.memMiB ?? 1024);
+  const net = o.tap
+    ? ['-netdev', `tap,id=n0,ifname=${o.tap.ifname},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${o.tap.mac}`]
+    : ['-nic', 'none'];
+  const disk = ['-drive', `file=${o.image},format=raw,if=virtio,cache=unsafe`];
+  let cmd: string[];
+  if (o.arch === 'amd64') {
+    const vars = join(o.workDir, `OVMF_VARS-${Math.random().toString(36).slice(2)}.fd`);
+    await copyFile('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
+    cmd = [
+      'qemu-system-x86_64', '-machine', 'q35', '-m', mem, '-smp', '2',
+      '-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+      '-drive', `if=pflash,format=raw,file=${vars}`,
+      ...disk, ...net,
+      '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
+    ];
+  } else {
+    const files = await listBootFiles(o.image);
+    const kernelName = files.find((f) => /^vmlinuz/.test(f));
+    const initrdName = files.find((f) => /^initrd\.img/.test(f));
+    if (!kernelName || !initrdName) throw new Error(`no kernel/initrd on the boot partition: ${files.join(' ')}`);
+    const kernel = join(o.workDir, 'vmlinuz');
+    const initrd = join(o.workDir, 'initrd.img');
+    const cmdlinePath = join(o.workDir, 'cmdline.txt');
+    await extractBootFile(o.image, kernelName, kernel);
+    await extractBootFile(o.image, initrdName, initrd);
+    await extractBootFile(o.image, 'cmdline.txt', cmdlinePath);
+    const append = (await readFile(cmdlinePath, 'utf8')).trim();
+    cmd = [
+      'qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth-impdef=on', '-m', mem, '-smp', '2',
+      '-kernel', kernel, '-initrd', initrd, '-append', append,
+      ...disk, ...net,
+      '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
+    ];
+  }
+  if (o.netns) cmd = ['ip', 'netns', 'exec', o.netns, ...cmd];
+  return new Vm(cmd);
+}
