@@ -15,7 +15,7 @@ apt-get install -y --no-install-recommends \
   iproute2 dnsmasq-base \
   mmdebstrap debian-archive-keyring arch-test \
   qemu-user-static binfmt-support \
-  qemu-system-x86 qemu-system-arm qemu-utils ipxe-qemu \
+  qemu-system-x86 qemu-system-arm qemu-utils ipxe-qemu ovmf \
   dosfstools mtools e2fsprogs fdisk util-linux \
   bmap-tools \
   prometheus-node-exporter
