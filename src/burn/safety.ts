@@ -190,7 +190,8 @@ function inUseReasons(d: LsblkDevice, snap: SystemSnapshot): string[] {
     for (const m of mounts) mps.add(m.mountPoint);
     if (mps.has('/')) reasons.push(`holds the running system: / is mounted from it${via}`);
     const others = [...mps].filter((m) => m !== '/').sort();
-    if (others.length) reasons.push(`has a mounted file system${via} at ${others.join(', ')}: unmount it first`);
+    const listed = others.length > 4 ? `${others.slice(0, 4).join(', ')} and ${others.length - 4} more` : others.join(', ');
+    if (others.length) reasons.push(`has a mounted file system${via} at ${listed}: unmount it first`);
     if (swaps.has(p) || swaps.has(k) || mountpointsOf(n).includes('[SWAP]')) reasons.push(`is in use as swap${via}: swapoff it first`);
   }
   return reasons;
@@ -228,7 +229,10 @@ export function assessTarget(path: string, snap: SystemSnapshot, opts: TargetOpt
     reasons.push(`is too small: ${human(device.size)} (${device.size} bytes) for an image of ${human(opts.imageSize)} (${opts.imageSize} bytes)`);
   }
   if (device.readOnly) reasons.push("is read-only (is the card's lock switch on?)");
-  reasons.push(...inUseReasons(dev, snap));
+  const inUse = inUseReasons(dev, snap);
+  const system = inUse.filter((r) => r.startsWith('holds the running system'));
+  reasons.unshift(...system);
+  reasons.push(...inUse.filter((r) => !system.includes(r)));
   return { path, ok: reasons.length === 0, reasons, device };
 }
 

@@ -59,3 +59,25 @@ export function makeCardFile(path: string, sizeMiB: number, fill = 0xa5): void {
     closeSync(fd);
   }
 }
+
+/**
+ * Cleanups that run last-registered-first when the test ends, each even if another fails
+ * (unmount before detaching before removing the folder).
+ */
+export function deferrer(t: { after: (fn: () => void | Promise<void>) => void }): (fn: () => unknown) => void {
+  const stack: Array<() => unknown> = [];
+  t.after(async () => {
+    const errors: unknown[] = [];
+    for (const fn of stack.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length) throw errors[0];
+  });
+  return (fn) => {
+    stack.push(fn);
+  };
+}

@@ -1,0 +1,431 @@
+// Writes one image to one or more cards at once and verifies every card by reading it back.
+//
+// Order of work on each card:
+//  1. Zero the first MiB (old partition table, GPT header and entries, boot loaders in the
+//     gap before the first partition) and the last MiB (backup GPT, RAID/ZFS labels at the
+//     end) and sync: from here on the card is clearly blank, not half an old system.
+//  2. Write the mapped ranges in order, in chunks that end at multiples of 4 MiB, syncing
+//     every 16 MiB so progress counts bytes on the card, not in the page cache. The first
+//     4 KiB (the MBR/partition table) are held back.
+//  3. Write the first 4 KiB last and sync: an interrupted burn leaves a card that does not boot.
+//  4. Flush the device's page cache (BLKFLSBUF) and read back every written chunk, comparing
+//     SHA-256 per chunk and per block map range; the zeroed areas must read as zeros.
+// Unmapped blocks elsewhere are left as they were: the file systems in the image do not read
+// them (the same promise bmaptool makes), and the area past the image is outside every partition.
+// The image is read once; each chunk goes to all cards in parallel.
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { BlockMap } from '../image/bmap.ts';
+import { flushDeviceCache } from './devices.ts';
+import type { Chunk, ImageSource } from './source.ts';
+
+const MiB = 1024 * 1024;
+export const HEAD_BYTES = 4096;
+export const WIPE_BYTES = MiB;
+
+export interface BurnTarget {
+  path: string;
+  kind: 'block' | 'file';
+  /** Size in bytes of a block device (from lsblk); files grow to the image size. */
+  size?: number;
+}
+
+export type Phase = 'preparing' | 'writing' | 'verifying' | 'verified' | 'failed' | 'interrupted';
+
+export interface CardProgress {
+  path: string;
+  phase: Phase;
+  /** Bytes written and synced (writing) or read back (verifying). */
+  done: number;
+  /** What `done` runs up to; null while an xz image without a block map is being streamed. */
+  total: number | null;
+}
+
+export interface Mismatch {
+  /** Byte offset on the card of the first difference found (or of the chunk, when the exact byte is unknown). */
+  offset: number;
+  length: number;
+  detail: string;
+}
+
+export interface CardReport {
+  path: string;
+  status: 'verified' | 'written' | 'failed' | 'interrupted';
+  imageSize: number;
+  mappedBytes: number;
+  /** Every byte sent to the card, zeroing included. */
+  bytesWritten: number;
+  writeSeconds: number;
+  verifySeconds: number;
+  mismatches: Mismatch[];
+  error?: string;
+}
+
+export interface BurnOptions {
+  source: ImageSource;
+  targets: BurnTarget[];
+  signal?: AbortSignal;
+  onProgress?: (p: CardProgress) => void;
+  /** Read back and compare (default true). */
+  verify?: boolean;
+  hooks?: {
+    /** Runs after a card is written and flushed, before it is read back (tests change the card here). */
+    beforeVerify?: (path: string) => Promise<void>;
+    /** Runs after each periodic sync during writing (tests interrupt a burn here). */
+    afterSync?: (path: string, done: number) => Promise<void>;
+  };
+  chunkSize?: number;
+  syncEvery?: number;
+}
+
+interface Segment {
+  offset: number;
+  length: number;
+  sha256: string;
+}
+
+class InterruptedError extends Error {}
+
+class Card {
+  fh: Awaited<ReturnType<typeof open>> | null = null;
+  size = 0;
+  bytesWritten = 0;
+  synced = 0;
+  sinceSync = 0;
+  error: string | null = null;
+  headWritten = false;
+  writeStart = 0;
+  writeSeconds = 0;
+  verifySeconds = 0;
+  verifyTotal = 0;
+  mismatches: Mismatch[] = [];
+  status: CardReport['status'] | null = null;
+
+  constructor(
+    readonly target: BurnTarget,
+    private readonly syncEvery: number,
+    private readonly progress: (c: Card, phase: Phase, done: number) => void,
+    private readonly afterSync?: (path: string, done: number) => Promise<void>,
+  ) {}
+
+  get path(): string {
+    return this.target.path;
+  }
+
+  async open(imageSize: number): Promise<void> {
+    if (this.target.kind === 'block') {
+      // O_EXCL on a block device: the kernel refuses while anything has it mounted or claimed.
+      this.fh = await open(this.path, constants.O_RDWR | constants.O_EXCL);
+      this.size = this.target.size ?? imageSize;
+    } else {
+      this.fh = await open(this.path, constants.O_RDWR | constants.O_CREAT, 0o644);
+      const st = await this.fh.stat();
+      if (st.size < imageSize) await this.fh.truncate(imageSize);
+      this.size = Math.max(st.size, imageSize);
+    }
+  }
+
+  async write(offset: number, data: Buffer): Promise<void> {
+    if (this.error || !this.fh) return;
+    try {
+      for (let done = 0; done < data.length; ) {
+        const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
+        done += bytesWritten;
+      }
+      this.bytesWritten += data.length;
+      this.sinceSync += data.length;
+      if (this.sinceSync >= this.syncEvery) await this.sync();
+    } catch (err) {
+      this.error = `write failed at byte ${offset}: ${(err as Error).message}`;
+    }
+  }
+
+  async sync(): Promise<void> {
+    if (!this.fh) return;
+    await this.fh.datasync();
+    this.sinceSync = 0;
+    this.synced = this.bytesWritten;
+    this.progress(this, 'writing', this.synced);
+    await this.afterSync?.(this.path, this.synced);
+  }
+
+  /** Leaves the first sector zero, synced: the card will not boot a half-written system. */
+  async makeUnbootable(): Promise<void> {
+    try {
+      this.fh ??= await open(this.path, constants.O_RDWR);
+      await this.fh.write(Buffer.alloc(HEAD_BYTES), 0, HEAD_BYTES, 0);
+      await this.fh.datasync();
+    } catch {
+      // the card may be gone; the report says it is incomplete either way
+    }
+  }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = null;
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+/** Areas zeroed before writing: the first and the last MiB of the card (clipped), 4 KiB aligned. */
+export function wipeAreas(cardSize: number, imageSize: number): Array<[number, number]> {
+  const head: [number, number] = [0, Math.min(WIPE_BYTES, cardSize)];
+  const tailStart = Math.max(Math.floor((cardSize - WIPE_BYTES) / HEAD_BYTES) * HEAD_BYTES, imageSize, head[1]);
+  return tailStart < cardSize ? [head, [tailStart, cardSize]] : [head];
+}
+
+/** Byte intervals of `areas` that no mapped range covers: they must read back as zeros. */
+export function unmappedParts(areas: Array<[number, number]>, map: BlockMap): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [s, e] of areas) {
+    let pos = s;
+    for (const r of map.ranges) {
+      const rs = r.first * map.blockSize;
+      const re = Math.min((r.last + 1) * map.blockSize, map.imageSize);
+      if (re <= pos) continue;
+      if (rs >= e) break;
+      if (rs > pos) out.push([pos, Math.min(rs, e)]);
+      pos = Math.max(pos, re);
+      if (pos >= e) break;
+    }
+    if (pos < e) out.push([pos, e]);
+  }
+  return out;
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+export async function burn(opts: BurnOptions): Promise<CardReport[]> {
+  const chunkSize = opts.chunkSize ?? 4 * MiB;
+  const syncEvery = opts.syncEvery ?? 16 * MiB;
+  const { source, signal } = opts;
+  const imageSize = source.imageSize;
+  const mapped = source.mappedBytes();
+  const head = Buffer.alloc(Math.min(HEAD_BYTES, imageSize));
+  const segments: Segment[] = [];
+  let writeTotal: number | null = null;
+
+  const progress = (c: Card, phase: Phase, done: number) =>
+    opts.onProgress?.({ path: c.path, phase, done, total: phase === 'verifying' ? verifyTotal(c) : writeTotal });
+  const cards = opts.targets.map((t) => new Card(t, syncEvery, progress, opts.hooks?.afterSync));
+  const verifyTotal = (c: Card) => c.verifyTotal;
+  const live = () => cards.filter((c) => !c.error);
+  const aborted = () => signal?.aborted === true;
+
+  let sourceError: string | null = null;
+  let it: AsyncGenerator<Chunk> | null = null;
+  try {
+    // 1. open and wipe
+    await Promise.all(
+      cards.map(async (c) => {
+        try {
+          await c.open(imageSize);
+          c.writeStart = performance.now();
+          const wipe = wipeAreas(c.size, imageSize);
+          if (writeTotal === null && mapped !== null) {
+            writeTotal = mapped + wipe.reduce((n, [s, e]) => n + e - s, 0);
+          }
+          opts.onProgress?.({ path: c.path, phase: 'preparing', done: 0, total: writeTotal });
+          const zeros = Buffer.alloc(Math.min(chunkSize, WIPE_BYTES));
+          for (const [s, e] of wipe) {
+            for (let p = s; p < e; p += zeros.length) await c.write(p, zeros.subarray(0, Math.min(zeros.length, e - p)));
+          }
+          if (!c.error) await c.sync();
+        } catch (err) {
+          c.error = `cannot open ${c.path} for writing: ${(err as Error).message}`;
+        }
+      }),
+    );
+
+    // 2. the mapped data, once from the source to every card
+    it = source.chunks(chunkSize, signal);
+    let next = it.next();
+    next.catch(() => undefined);
+    for (;;) {
+      if (aborted()) throw new InterruptedError();
+      const r = await next;
+      if (r.done) break;
+      next = it.next();
+      next.catch(() => undefined);
+      let { offset, data } = r.value;
+      if (offset < head.length) {
+        const n = Math.min(head.length - offset, data.length);
+        data.copy(head, offset, 0, n);
+        offset += n;
+        data = data.subarray(n);
+      }
+      if (data.length === 0) continue;
+      segments.push({ offset, length: data.length, sha256: sha(data) });
+      if (live().length === 0) break;
+      await Promise.all(live().map((c) => c.write(offset, data)));
+    }
+    if (aborted()) throw new InterruptedError();
+
+    // 3. the first sector last
+    segments.unshift({ offset: 0, length: head.length, sha256: sha(head) });
+    await Promise.all(
+      live().map(async (c) => {
+        await c.write(0, head);
+        if (c.error) return;
+        try {
+          await c.sync();
+          c.headWritten = true;
+          c.writeSeconds = (performance.now() - c.writeStart) / 1000;
+        } catch (err) {
+          c.error = `sync failed: ${(err as Error).message}`;
+        }
+      }),
+    );
+  } catch (err) {
+    if (err instanceof InterruptedError || aborted()) {
+      await Promise.all(live().map((c) => c.makeUnbootable()));
+      for (const c of live()) c.status = 'interrupted';
+    } else {
+      sourceError = (err as Error).message;
+      await Promise.all(live().map((c) => c.makeUnbootable()));
+      for (const c of live()) c.error = sourceError;
+    }
+  } finally {
+    await it?.return(undefined).catch(() => undefined); // ends xz when we stopped early
+  }
+
+  // 4. flush and read back
+  const needsVerify = opts.verify !== false && cards.some((c) => !c.error && !c.status);
+  const map = needsVerify ? source.map() : null;
+  await Promise.all(
+    cards.map(async (c) => {
+      await c.close();
+      if (c.error || c.status) return;
+      if (opts.verify === false) {
+        c.status = 'written';
+        return;
+      }
+      try {
+        if (c.target.kind === 'block') await flushDeviceCache(c.path);
+        if (aborted()) throw new InterruptedError();
+        await opts.hooks?.beforeVerify?.(c.path);
+        const started = performance.now();
+        const zeroParts = unmappedParts(wipeAreas(c.size, imageSize), map!);
+        c.verifyTotal = segments.reduce((n, s) => n + s.length, 0) + zeroParts.reduce((n, [s, e]) => n + e - s, 0);
+        c.mismatches = await readBack(c, segments, zeroParts, map!, source, chunkSize, signal, (done) =>
+          progress(c, 'verifying', done),
+        );
+        c.verifySeconds = (performance.now() - started) / 1000;
+        c.status = c.mismatches.length ? 'failed' : 'verified';
+        if (c.mismatches.length) c.error = `verification failed: ${c.mismatches.length} mismatch(es), first at byte ${c.mismatches[0]!.offset}`;
+      } catch (err) {
+        if (err instanceof InterruptedError || aborted()) {
+          await c.makeUnbootable();
+          await c.close();
+          c.status = 'interrupted';
+        } else {
+          c.error = `read-back failed: ${(err as Error).message}`;
+        }
+      }
+    }),
+  );
+
+  return cards.map((c) => {
+    const status = c.status === 'interrupted' ? 'interrupted' : c.error ? 'failed' : (c.status ?? 'failed');
+    opts.onProgress?.({ path: c.path, phase: status === 'written' ? 'verified' : status, done: c.bytesWritten, total: writeTotal });
+    return {
+      path: c.path,
+      status,
+      imageSize,
+      mappedBytes: source.mappedBytes() ?? 0,
+      bytesWritten: c.bytesWritten,
+      writeSeconds: c.writeSeconds,
+      verifySeconds: c.verifySeconds,
+      mismatches: c.mismatches,
+      ...(c.error ? { error: c.error } : {}),
+    };
+  });
+}
+
+/** Reads the card back: every data segment by SHA-256, every block map range, the zeroed areas. */
+async function readBack(
+  c: Card,
+  segments: Segment[],
+  zeroParts: Array<[number, number]>,
+  map: BlockMap,
+  source: ImageSource,
+  chunkSize: number,
+  signal: AbortSignal | undefined,
+  onDone: (done: number) => void,
+): Promise<Mismatch[]> {
+  const fh = await open(c.path, 'r');
+  const mismatches: Mismatch[] = [];
+  let done = 0;
+  const read = async (offset: number, length: number): Promise<Buffer> => {
+    const b = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await fh.read(b, got, length - got, offset + got);
+      if (bytesRead === 0) throw new Error(`the card ends at byte ${offset + got}`);
+      got += bytesRead;
+    }
+    return b;
+  };
+  try {
+    const ranges = map.ranges.map((r) => ({
+      start: r.first * map.blockSize,
+      end: Math.min((r.last + 1) * map.blockSize, map.imageSize),
+      want: r.sha256,
+      hash: createHash('sha256'),
+    }));
+    let ri = 0;
+    const sorted = [...segments].sort((a, b) => a.offset - b.offset);
+    for (const s of sorted) {
+      if (signal?.aborted) throw new InterruptedError();
+      const b = await read(s.offset, s.length);
+      if (sha(b) !== s.sha256) mismatches.push(await locate(source, s, b));
+      // feed the bytes to the block map ranges they belong to
+      const sEnd = s.offset + s.length;
+      while (ri < ranges.length && ranges[ri]!.start < sEnd) {
+        const r = ranges[ri]!;
+        const from = Math.max(r.start, s.offset);
+        const to = Math.min(r.end, sEnd);
+        if (to > from) r.hash.update(b.subarray(from - s.offset, to - s.offset));
+        if (r.end <= sEnd) {
+          if (r.hash.digest('hex') !== r.want && !mismatches.some((m) => m.offset >= r.start && m.offset < r.end)) {
+            mismatches.push({ offset: r.start, length: r.end - r.start, detail: `block map range ${r.start}-${r.end - 1}: SHA-256 differs` });
+          }
+          ri++;
+        } else break;
+      }
+      done += s.length;
+      onDone(done);
+    }
+    const zero = Buffer.alloc(chunkSize);
+    for (const [s, e] of zeroParts) {
+      for (let p = s; p < e; p += chunkSize) {
+        const len = Math.min(chunkSize, e - p);
+        const b = await read(p, len);
+        if (!b.equals(zero.subarray(0, len))) {
+          const i = b.findIndex((x) => x !== 0);
+          mismatches.push({ offset: p + i, length: 1, detail: `byte ${p + i} should have been zeroed` });
+          break;
+        }
+        done += len;
+        onDone(done);
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+  return mismatches.sort((a, b) => a.offset - b.offset);
+}
+
+/** Finds the first differing byte of a chunk, when the image can be read at random. */
+async function locate(source: ImageSource, s: Segment, got: Buffer): Promise<Mismatch> {
+  if (source.readImage) {
+    const want = await source.readImage(s.offset, s.length);
+    for (let i = 0; i < s.length; i++) {
+      if (want[i] !== got[i]) {
+        return { offset: s.offset + i, length: s.length - i, detail: `byte ${s.offset + i} differs (chunk ${s.offset}+${s.length})` };
+      }
+    }
+  }
+  return { offset: s.offset, length: s.length, detail: `chunk at byte ${s.offset} (${s.length} bytes): SHA-256 differs` };
+}

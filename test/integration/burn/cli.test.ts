@@ -1,0 +1,189 @@
+// `piinit burn` and `piinit devices` as a user runs them, on loop devices made here.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { createBlockMap } from '../../../src/image/bmap.ts';
+import { attachLoop, buildTestImage, deferrer, detachLoop, makeCardFile, sh } from './helpers.ts';
+
+const MiB = 1024 * 1024;
+
+const defers = new WeakMap<TestContext, (fn: () => unknown) => void>();
+function defer(t: TestContext, fn: () => unknown): void {
+  if (!defers.has(t)) defers.set(t, deferrer(t));
+  defers.get(t)!(fn);
+}
+
+function setup(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'piinit-burn-cli-'));
+  defer(t, () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function card(t: TestContext, dir: string, name: string, sizeMiB: number): { dev: string; file: string } {
+  const file = join(dir, name);
+  makeCardFile(file, sizeMiB);
+  const dev = attachLoop(file);
+  defer(t, () => detachLoop(dev));
+  return { dev, file };
+}
+
+function piinit(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, ['bin/piinit.js', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'], // stdin is not a terminal
+    timeout: 300_000,
+  });
+}
+
+function head(file: string, n = 4096): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(n);
+    readSync(fd, b, 0, n, 0);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test('three cards are written and verified in parallel by one command', async (t) => {
+  const dir = setup(t);
+  const img = buildTestImage(dir, { sizeMiB: 48, dataMiB: 3 });
+  const map = await createBlockMap(img);
+  const cards = [card(t, dir, 'a', 48), card(t, dir, 'b', 56), card(t, dir, 'c', 64)];
+  const r = piinit(['burn', img, ...cards.map((c) => c.dev), '--yes', '--allow-loop', '--json']);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const report = JSON.parse(r.stdout) as { mapOrigin: string; cards: Array<{ path: string; status: string; bytesWritten: number }> };
+  assert.equal(report.mapOrigin, 'allocation');
+  assert.deepEqual(
+    report.cards.map((c) => [c.path, c.status]),
+    cards.map((c) => [c.dev, 'verified']),
+  );
+  const image = readFileSync(img);
+  for (const c of cards) {
+    const onCard = readFileSync(c.file);
+    for (const range of map.ranges) {
+      const s = range.first * map.blockSize;
+      const e = (range.last + 1) * map.blockSize;
+      assert.ok(onCard.subarray(s, e).equals(image.subarray(s, e)), `${c.dev}: range ${range.first}-${range.last}`);
+    }
+  }
+  // and the plain-text report, one line per card
+  const again = piinit(['burn', img, cards[0]!.dev, '--yes', '--allow-loop']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, new RegExp(`^${cards[0]!.dev}: verified\\. wrote `, 'm'));
+});
+
+test('refused before a byte is written: loop without the allow option, too small, mounted, no --yes without a terminal', async (t) => {
+  const dir = setup(t);
+  const img = buildTestImage(dir, { sizeMiB: 40, dataMiB: 1 });
+  const small = card(t, dir, 'small', 16);
+  const ok = card(t, dir, 'ok', 40);
+
+  let r = piinit(['burn', img, ok.dev, '--yes']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /is a loop device, not a card/);
+
+  r = piinit(['burn', img, small.dev, '--yes', '--allow-loop']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /refusing to write \(nothing was written\)/);
+  assert.match(r.stderr, /is too small: 16\.0 MiB \(16777216 bytes\) for an image of 40\.0 MiB/);
+
+  r = piinit(['burn', img, ok.dev, '--allow-loop']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /refusing to write without --yes: stdin is not a terminal/);
+
+  // a card whose file system is mounted
+  const fsFile = join(dir, 'mounted');
+  makeCardFile(fsFile, 48, 0);
+  sh('mke2fs', ['-q', '-F', '-t', 'ext4', fsFile]);
+  const mounted = attachLoop(fsFile);
+  defer(t, () => detachLoop(mounted));
+  const mnt = join(dir, 'mnt');
+  mkdirSync(mnt);
+  sh('mount', [mounted, mnt]);
+  defer(t, () => sh('umount', [mnt]));
+  r = piinit(['burn', img, mounted, '--yes', '--allow-loop']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, new RegExp(`has a mounted file system at ${mnt}: unmount it first`));
+
+  for (const c of [small, ok]) assert.equal(head(c.file)[0], 0xa5, `${c.dev} untouched`);
+  assert.equal(head(fsFile, 2048).readUInt16LE(1024 + 56), 0xef53, 'the mounted ext4 is untouched');
+});
+
+/** The whole disk that holds /, found through /sys from the maj:min in mountinfo. */
+function systemDisk(): string {
+  const line = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[4] === '/');
+  const majMin = line?.split(' ')[2];
+  assert.ok(majMin, 'no / in mountinfo');
+  let name: string;
+  try {
+    name = basename(readlinkSync(`/sys/dev/block/${majMin}`));
+  } catch {
+    assert.fail(`/ is not on a block device here (maj:min ${majMin}): this test needs a machine whose root is a disk`);
+  }
+  const parent = sh('lsblk', ['-n', '-s', '-o', 'NAME,TYPE', '-r', `/dev/${name}`])
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter(([, type]) => type === 'disk')
+    .map(([n]) => n)[0];
+  return `/dev/${parent ?? name}`;
+}
+
+test('the disk the running system lives on is refused, even with --yes and the allow options', async (t) => {
+  const dir = setup(t);
+  const img = buildTestImage(dir, { sizeMiB: 40, dataMiB: 1 });
+  const disk = systemDisk();
+  const r = piinit(['burn', img, disk, '--yes', '--allow-loop', '--allow-file']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /holds the running system: \/ is mounted from it/);
+  const d = piinit(['devices', '--all', '--json']);
+  assert.equal(d.status, 0, d.stderr);
+  const list = JSON.parse(d.stdout) as Array<{ path: string; candidate: boolean; reasons: string[] }>;
+  const sys = list.find((x) => x.path === disk);
+  assert.equal(sys?.candidate, false);
+});
+
+test('Ctrl-C during a burn stops it, says the card is incomplete and leaves sector 0 zero', async (t) => {
+  const dir = setup(t);
+  const img = buildTestImage(dir, { sizeMiB: 64, dataMiB: 24 });
+  const c = card(t, dir, 'card', 64);
+  const child = spawn(process.execPath, ['bin/piinit.js', 'burn', img, c.dev, '--yes', '--allow-loop'], {
+    env: { ...process.env, PIINIT_TEST_HOLD_AT_BYTES: String(4 * MiB) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  defer(t, () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the burn never reached the hold point: ${stderr}`)), 120_000);
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes('piinit-test: holding')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('close', () => {
+      clearTimeout(timer);
+      reject(new Error(`piinit exited before the hold point: ${stderr}`));
+    });
+  });
+  child.kill('SIGINT');
+  const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 60_000))]);
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /SIGINT: stopping/);
+  assert.match(stdout, /INTERRUPTED: the card is incomplete; its first sector is zero/);
+  assert.ok(head(c.file).every((b) => b === 0), 'sector 0 is zero');
+});
