@@ -1,0 +1,94 @@
+// Writes a DebPackage as a .deb: ar(debian-binary, control.tar.*, data.tar.*). The bytes
+// depend only on the package and the options (mtime, compression): reproducible builds.
+// Files appear atomically: written to a temp file in the output directory, then renamed.
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import { arChunks } from './ar.ts';
+import { memberSuffix } from './compress.ts';
+import { conffilesOf, controlFile, installedSizeKiB, md5sumsFile, validatePackage } from './control.ts';
+import { type Compression, type DebEntry, type DebPackage, debFileName } from './model.ts';
+import { buildTar, withParents } from './tar.ts';
+
+export interface WriteOptions {
+  /** Seconds since the epoch for every mtime in the archive (SOURCE_DATE_EPOCH). */
+  mtime: number;
+  compression?: Compression;
+}
+
+export const DEFAULT_COMPRESSION: Compression = { kind: 'xz', level: 6 };
+
+/** The .deb as a list of buffers (concatenate or writev them). */
+export async function buildDeb(p: DebPackage, opts: WriteOptions): Promise<Buffer[]> {
+  validatePackage(p);
+  const compression = opts.compression ?? DEFAULT_COMPRESSION;
+  const mtime = new Date(opts.mtime * 1000);
+  const entries = withParents(p.files);
+  const data = await buildTar(entries, compression, mtime);
+
+  const conffiles = conffilesOf(p);
+  const own = (mode: number) => ({ mode, owner: 'root', group: 'root' });
+  const control = new Map<string, DebEntry>();
+  control.set('/control', { content: controlFile(p, installedSizeKiB(entries, data.sizes)), ...own(0o644) });
+  // Like dh_md5sums: conffiles are left out, dpkg records their hashes itself.
+  const md5sums = md5sumsFile(data.md5, new Set(conffiles));
+  if (md5sums) control.set('/md5sums', { content: md5sums, ...own(0o644) });
+  if (conffiles.length) control.set('/conffiles', { content: conffiles.map((c) => `${c}\n`).join(''), ...own(0o644) });
+  for (const [name, body] of Object.entries(p.maintainerScripts ?? {})) {
+    if (body) control.set(`/${name}`, { content: body, ...own(0o755) });
+  }
+  const controlTar = await buildTar(withParents(control), compression, mtime);
+
+  const suffix = memberSuffix(compression);
+  return arChunks(
+    [
+      { name: 'debian-binary', data: Buffer.from('2.0\n') },
+      { name: `control.tar${suffix}`, data: controlTar.data },
+      { name: `data.tar${suffix}`, data: data.data },
+    ],
+    opts.mtime,
+  );
+}
+
+export interface WrittenDeb {
+  path: string;
+  file: string;
+  size: number;
+}
+
+/** Builds and writes <outDir>/<name>_<version>_<arch>.deb atomically. */
+export async function writeDeb(p: DebPackage, outDir: string, opts: WriteOptions): Promise<WrittenDeb> {
+  const chunks = await buildDeb(p, opts);
+  const file = debFileName(p);
+  const path = join(outDir, file);
+  const tmp = join(outDir, `.${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  let handle;
+  try {
+    handle = await open(tmp, 'wx', 0o644);
+  } catch (err) {
+    throw outDirError(err, outDir);
+  }
+  try {
+    await handle.writev(chunks);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(tmp, path);
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw outDirError(err, outDir);
+  }
+  return { path, file, size: chunks.reduce((n, c) => n + c.length, 0) };
+}
+
+function outDirError(err: unknown, outDir: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new UserError(`cannot write packages to ${outDir}: not writable (${code})`);
+  }
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new UserError(`output directory ${outDir} does not exist`);
+  if (code === 'ENOSPC') return new UserError(`no space left on the device of ${outDir}`);
+  return err;
+}
