@@ -67,10 +67,10 @@ export async function upLocal(cluster: Cluster, opts: UpOptions): Promise<UpResu
     throw new UserError(`the local cluster runs in ${prev.mode} mode; run \`piinit down\` before switching to ${mode}`);
   }
   const subnet = opts.subnet ?? prev?.subnet ?? (opts.netns ? DEFAULT_NETNS_SUBNET : DEFAULT_LOOPBACK_SUBNET);
+  await mkdir(paths.logs, { recursive: true, mode: 0o750 });
   let local = localizeCluster(cluster, subnet);
   if (opts.prepare) local = await opts.prepare(local, dir);
 
-  await mkdir(paths.logs, { recursive: true, mode: 0o750 });
   const nodes: LocalNode[] = local.nodes.map((n, i) => ({
     name: n.name,
     role: n.role,
@@ -144,6 +144,11 @@ export async function upLocal(cluster: Cluster, opts: UpOptions): Promise<UpResu
     opts.onEvent?.({ kind: 'started', node: node.name, daemon: cmd.program, pid: started.pid });
   };
   for (const plan of plans.filter((p) => p.cmd.program !== 'prometheus')) await start(plan);
+  const firstServer = nodes.find((n) => n.role === 'server');
+  if (local.security.acl && firstServer && state.processes[processKey(firstServer.name, 'consul')]) {
+    const { runConsulAclBootstrap } = await import('./local-security.ts');
+    await runConsulAclBootstrap(firstServer, join(paths.logs, 'consul-acl-bootstrap.log'));
+  }
   const proms = plans.filter((p) => p.cmd.program === 'prometheus');
   // Prometheus 2.24's Consul discovery asks once, then only every refresh_interval (30 s):
   // started before the agents registered their services it would miss them for that long.

@@ -1,0 +1,71 @@
+// TLS and ACLs on the local cluster. Certificates: the cluster's own CA, with server
+// certificates re-issued once so they also name the local addresses (kept in the state
+// directory, 0600, reused by every later `up` so nothing changes). ACLs: the servers'
+// rendered bootstrap script — the same file the images run from a oneshot unit.
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Cluster } from '../cluster/types.ts';
+import { writeFileAtomic } from '../cluster/atomic-write.ts';
+import { UserError } from '../errors.ts';
+import { consulAclBootstrapCommand } from '../security/acl.ts';
+import { certificateNeedsRenewal, localClusterTls, type TlsMaterial } from '../security/pki.ts';
+import { runInNamespace } from './netns.ts';
+import { logTail } from './proc.ts';
+import type { LocalNode } from './state.ts';
+import { execFile } from 'node:child_process';
+
+interface SavedTls {
+  addresses: string[];
+  tls: TlsMaterial;
+}
+
+export async function withLocalTls(local: Cluster, stateDir: string): Promise<Cluster> {
+  if (!local.security.tls || !local.secrets.tls) return local;
+  const path = join(stateDir, 'local-tls.json');
+  const addresses = local.nodes.map((n) => n.address!).sort();
+  let saved: SavedTls | null = null;
+  try {
+    saved = JSON.parse(await readFile(path, 'utf8')) as SavedTls;
+  } catch {
+    saved = null;
+  }
+  const usable =
+    saved &&
+    saved.tls.ca.cert === local.secrets.tls.ca.cert &&
+    saved.addresses.join() === addresses.join() &&
+    !certificateNeedsRenewal(saved.tls.consulServer.cert);
+  let tls: TlsMaterial;
+  if (usable) tls = saved!.tls;
+  else {
+    tls = localClusterTls(local, addresses);
+    await writeFileAtomic(path, JSON.stringify({ addresses, tls } satisfies SavedTls), { mode: 0o600, overwrite: true });
+  }
+  return { ...local, secrets: { ...local.secrets, tls } };
+}
+
+/** Runs the first server's rendered Consul ACL bootstrap script and waits for it (it waits
+ *  for a leader itself, bounded by timeoutS). */
+export async function runConsulAclBootstrap(server: LocalNode, log: string, timeoutS = 120): Promise<void> {
+  const cmd = consulAclBootstrapCommand((p) => join(server.root, p));
+  const env = { ...process.env, PIINIT_ACL_TIMEOUT: String(timeoutS) };
+  const fh = await open(log, 'a', 0o640);
+  await fh.write(`\n--- piinit: Consul ACL bootstrap at ${new Date().toISOString()}\n`);
+  let code: number | null;
+  let output: string;
+  if (server.netns) {
+    const r = await runInNamespace(server.netns, [cmd.program, ...cmd.args], { env, timeoutMs: (timeoutS + 30) * 1000 });
+    code = r.code;
+    output = r.stdout + r.stderr;
+  } else {
+    ({ code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      execFile(cmd.program, cmd.args, { env, timeout: (timeoutS + 30) * 1000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
+      );
+    }));
+  }
+  await fh.write(output);
+  await fh.close();
+  if (code !== 0) {
+    throw new UserError(`the Consul ACL bootstrap on ${server.name} failed (exit ${code}); the end of ${log}:\n${await logTail(log)}`);
+  }
+}
