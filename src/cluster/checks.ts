@@ -96,7 +96,7 @@ export function checkCluster(f: YamlFile): Diagnostic[] {
     }
   });
 
-  if (Array.isArray(root.nodes)) {
+  if (Array.isArray(root.nodes) && root.nodes.length > 0) {
     const consul = isObj(root.consul) ? root.consul : {};
     const allowEven = consul.allow_even_servers === true;
     // Messages about the node list as a whole point at the "nodes:" key.

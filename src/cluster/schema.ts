@@ -231,3 +231,12 @@ export function placesOfKey(schema: z.ZodType, key: string): string[] {
   walk(schema, '', 0);
   return out;
 }
+
+/** The required top-level fields of an object schema, to say what an empty file lacks. */
+export function requiredKeys(schema: z.ZodType): string[] {
+  const def = (schema as unknown as { _zod: { def: { type: string; shape?: Record<string, { _zod: { optin?: string } }> } } })._zod.def;
+  if (def.type !== 'object' || !def.shape) return [];
+  return Object.entries(def.shape)
+    .filter(([, v]) => v._zod.optin !== 'optional')
+    .map(([k]) => k);
+}

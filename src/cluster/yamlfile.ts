@@ -3,7 +3,7 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { formatPath, type Diagnostic, type PathSegment, type Severity } from './diagnostics.ts';
-import { knownKeysAt, placesOfKey } from './schema.ts';
+import { knownKeysAt, placesOfKey, requiredKeys } from './schema.ts';
 
 export class YamlFile {
   readonly doc: Document.Parsed;
@@ -101,17 +101,19 @@ export class YamlFile {
         }
         continue;
       }
-      out.push(this.diagnostic(path, 'error', this.describe(issue, path)));
+      out.push(this.diagnostic(path, 'error', this.describe(issue, path, schema)));
     }
     return { diagnostics: out };
   }
 
-  private describe(issue: z.core.$ZodIssue, path: PathSegment[]): string {
+  private describe(issue: z.core.$ZodIssue, path: PathSegment[], schema: z.ZodType): string {
     const value = this.valueAt(path);
     switch (issue.code) {
       case 'invalid_type': {
         if (value === undefined) return 'missing required field';
-        if (path.length === 0 && value === null) return 'the file is empty: expected a mapping with name:, network:, nodes:, components:';
+        if (path.length === 0 && value === null) {
+          return `the file is empty: expected a mapping with ${requiredKeys(schema).map((k) => `${k}:`).join(', ')}`;
+        }
         const expected = issue.expected === 'object' ? 'a mapping (key: value lines)' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`;
         let msg = `expected ${expected}, got ${kindOf(value)}`;
         if (issue.expected === 'string' && typeof value === 'number') msg += ' (put it in quotes)';

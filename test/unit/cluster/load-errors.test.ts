@@ -180,6 +180,19 @@ const cases: { name: string; yaml: string; secretsText?: string; expect: string[
     expect: ['cluster.yaml:1:1: error: the file is empty: expected a mapping with name:, network:, nodes:, components:'],
   },
   {
+    name: 'empty node list',
+    yaml: editLine(9, 'nodes: []', VALID.split('\n').filter((_, i) => i < 9 || i > 33).join('\n')),
+    expect: ['cluster.yaml:9:8: error: nodes: needs at least 1 entry'],
+  },
+  {
+    name: 'empty secrets file',
+    yaml: VALID,
+    secretsText: '# nothing\n',
+    expect: [
+      'cluster.secrets.yaml:1:1: error: the file is empty: expected a mapping with consul_gossip_key:, nomad_gossip_key:',
+    ],
+  },
+  {
     name: 'Wi-Fi passphrase too short (in the secrets file)',
     yaml: WIFI,
     secretsText:
