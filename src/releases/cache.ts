@@ -84,8 +84,13 @@ export async function atomicWrite(path: string, data: string | Uint8Array, mode 
 export async function storeBlob(cacheDir: string, file: string, sha256: string): Promise<string> {
   const dest = blobPath(cacheDir, sha256);
   await mkdir(join(cacheDir, 'blobs', 'sha256'), { recursive: true });
-  await chmod(file, 0o755);
-  await rename(file, dest);
+  try {
+    await chmod(file, 0o755);
+    await rename(file, dest);
+  } catch (err) {
+    // Already stored by another task of this run (the same file serves two arches).
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || (await sha256File(dest).catch(() => null)) !== sha256) throw err;
+  }
   return dest;
 }
 

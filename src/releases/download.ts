@@ -1,10 +1,11 @@
 // Getting bytes from an http(s) URL or a local path (directory mirrors), with resumable,
 // verified downloads into a temp file that is renamed into place only once verified.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent, type Dispatcher, interceptors, request } from 'undici';
 import { NotFoundError, UnavailableError, VerificationError } from './errors.ts';
@@ -90,10 +91,14 @@ export async function fetchBytes(location: string, maxBytes = 128 * 1024 * 1024)
   return Buffer.concat(chunks);
 }
 
-export async function sha256File(path: string): Promise<string> {
+async function hashOf(path: string): Promise<Hash> {
   const h = createHash('sha256');
-  await pipeline(createReadStream(path), h);
-  return h.digest('hex');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  return (await hashOf(path)).digest('hex');
 }
 
 async function sizeOf(path: string): Promise<number> {
@@ -129,12 +134,24 @@ const MAX_ATTEMPTS = 6;
 export async function downloadFile(location: string, dest: string, opts: DownloadOptions): Promise<DownloadResult> {
   const part = `${dest}.part`;
   let transferred = 0;
+  // The hash is computed as the bytes arrive; after a failed attempt it is rebuilt from the
+  // part on disk (the bytes that really got written), so it always describes the file.
+  let hash: Hash | null = null;
   const emit = (phase: ProgressEvent['phase'], received: number, total: number | null) =>
     opts.onProgress?.({ file: opts.label, phase, received, total });
 
   if (!isHttp(location)) {
     try {
-      await pipeline(createReadStream(localPath(location)), createWriteStream(part));
+      hash = createHash('sha256');
+      const h = hash;
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          h.update(chunk);
+          transferred += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      await pipeline(createReadStream(localPath(location)), tap, createWriteStream(part));
     } catch (err) {
       await rm(part, { force: true });
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(location);
@@ -144,6 +161,7 @@ export async function downloadFile(location: string, dest: string, opts: Downloa
     let lastErr: unknown;
     let done = false;
     for (let attempt = 0; attempt < MAX_ATTEMPTS && !done; attempt++) {
+      if (attempt > 0) await sleep(Math.min(2000, 200 * attempt));
       let have = await sizeOf(part);
       if (opts.expectedSize !== undefined && have > opts.expectedSize) {
         await rm(part, { force: true });
@@ -188,6 +206,8 @@ export async function downloadFile(location: string, dest: string, opts: Downloa
       } else {
         have = 0; // the server ignored the Range header: it sends the whole file
       }
+      hash = append ? await hashOf(part) : createHash('sha256');
+      const h = hash;
       const len = Number(res.headers['content-length']);
       const total = Number.isFinite(len) ? have + len : (opts.expectedSize ?? null);
       let received = have;
@@ -196,6 +216,7 @@ export async function downloadFile(location: string, dest: string, opts: Downloa
         transform(chunk: Buffer, _enc, cb) {
           received += chunk.length;
           transferred += chunk.length;
+          h.update(chunk);
           emit('progress', received, total);
           cb(null, chunk);
         },
@@ -204,6 +225,7 @@ export async function downloadFile(location: string, dest: string, opts: Downloa
         await pipeline(res.body, counter, createWriteStream(part, { flags: append ? 'a' : 'w' }));
         done = true;
       } catch (err) {
+        hash = null;
         const e = err as { code?: string; message?: string };
         lastErr = new UnavailableError(
           `the connection broke while downloading ${location} (${e.code ?? e.message ?? String(err)}); ` +
@@ -217,7 +239,7 @@ export async function downloadFile(location: string, dest: string, opts: Downloa
   }
 
   const size = await sizeOf(part);
-  const sha256 = await sha256File(part);
+  const sha256 = hash ? hash.digest('hex') : await sha256File(part);
   if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
     await rm(part, { force: true });
     throw new VerificationError(

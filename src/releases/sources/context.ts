@@ -45,3 +45,15 @@ export function tmpFor(ctx: SourceContext, location: string): string {
   const base = posix.basename(location.split('?')[0]!).replace(/[^A-Za-z0-9._+~-]/g, '_') || 'download';
   return join(ctx.tmp, `${id}-${base}`);
 }
+
+/**
+ * Download-and-extract once per URL and run: two arches can map to the same upstream file
+ * (HashiCorp's linux_arm serves armel and armhf), and two tasks must not write one temp file.
+ * The second caller gets the same extracted files (storeBlob accepts a blob already stored).
+ */
+export async function onePerUrl(ctx: SourceContext, url: string, make: () => Promise<Fetched>): Promise<Fetched> {
+  const key = `file ${url}`;
+  const again = ctx.memo.has(key);
+  const v = await memo(ctx, key, make);
+  return again ? { ...v, transferred: 0 } : v;
+}

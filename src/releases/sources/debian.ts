@@ -16,7 +16,7 @@ import { downloadFile, fetchBytes, joinLocation, sha256File } from '../download.
 import { NotFoundError, UnavailableError, VerificationError } from '../errors.ts';
 import { byPath, decompressor, extractFromDeb } from '../extract.ts';
 import { verifyClearsigned } from '../pgp.ts';
-import { type Fetched, memo, type SourceContext, tmpFor } from './context.ts';
+import { type Fetched, memo, onePerUrl, type SourceContext, tmpFor } from './context.ts';
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
@@ -173,19 +173,21 @@ export async function fetchDebian(ctx: SourceContext, spec: ComponentSpec, arch:
   const stanza = match[match.length - 1]!;
   const url = joinLocation(mirror, stanza.filename);
   const debTmp = tmpFor(ctx, url);
-  const dl = await downloadFile(url, debTmp, {
-    expectedSha256: stanza.sha256,
-    expectedSize: stanza.size,
-    label: stanza.filename.split('/').pop()!,
-    onProgress: ctx.onProgress,
+  return onePerUrl(ctx, url, async () => {
+    const dl = await downloadFile(url, debTmp, {
+      expectedSha256: stanza.sha256,
+      expectedSize: stanza.size,
+      label: stanza.filename.split('/').pop()!,
+      onProgress: ctx.onProgress,
+    });
+    try {
+      const files = await extractFromDeb(debTmp, byPath(DEBIAN_PACKAGE[spec.name].paths), ctx.tmp, stanza.filename);
+      return { origin: url, upstreamVersion: stanza.version, files, transferred: dl.transferred };
+    } catch (err) {
+      if (err instanceof VerificationError) throw err;
+      throw new VerificationError(`${stanza.filename}: ${(err as Error).message}`);
+    } finally {
+      await rm(debTmp, { force: true });
+    }
   });
-  try {
-    const files = await extractFromDeb(debTmp, byPath(DEBIAN_PACKAGE[spec.name].paths), ctx.tmp, stanza.filename);
-    return { origin: url, upstreamVersion: stanza.version, files, transferred: dl.transferred };
-  } catch (err) {
-    if (err instanceof VerificationError) throw err;
-    throw new VerificationError(`${stanza.filename}: ${(err as Error).message}`);
-  } finally {
-    await rm(debTmp, { force: true });
-  }
 }

@@ -10,7 +10,7 @@ import { downloadFile, fetchBytes, joinLocation } from '../download.ts';
 import { NotFoundError, UnavailableError } from '../errors.ts';
 import { byBasename, extractFromTarball } from '../extract.ts';
 import { parseSha256Sums } from './checksums.ts';
-import { type Fetched, memo, type SourceContext, tmpFor } from './context.ts';
+import { type Fetched, memo, onePerUrl, type SourceContext, tmpFor } from './context.ts';
 
 /** The release directory on GitHub itself. */
 export function githubReleaseDir(base: string, spec: ComponentSpec): string {
@@ -40,11 +40,13 @@ export async function fetchGithub(ctx: SourceContext, spec: ComponentSpec, arch:
   }
   const url = joinLocation(dir, filename);
   const tgz = tmpFor(ctx, url);
-  const dl = await downloadFile(url, tgz, { expectedSha256: expected, label: filename, onProgress: ctx.onProgress });
-  try {
-    const files = await extractFromTarball(tgz, byBasename(PROGRAMS[spec.name]), ctx.tmp, filename);
-    return { origin: url, files, transferred: dl.transferred };
-  } finally {
-    await rm(tgz, { force: true });
-  }
+  return onePerUrl(ctx, url, async () => {
+    const dl = await downloadFile(url, tgz, { expectedSha256: expected, label: filename, onProgress: ctx.onProgress });
+    try {
+      const files = await extractFromTarball(tgz, byBasename(PROGRAMS[spec.name]), ctx.tmp, filename);
+      return { origin: url, files, transferred: dl.transferred };
+    } finally {
+      await rm(tgz, { force: true });
+    }
+  });
 }

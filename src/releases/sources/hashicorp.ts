@@ -14,7 +14,7 @@ import { NotFoundError, UnavailableError, VerificationError } from '../errors.ts
 import { byBasename, extractFromZip } from '../extract.ts';
 import { verifyDetached } from '../pgp.ts';
 import { parseSha256Sums } from './checksums.ts';
-import { type Fetched, memo, type SourceContext, tmpFor } from './context.ts';
+import { type Fetched, memo, onePerUrl, type SourceContext, tmpFor } from './context.ts';
 
 interface VersionIndex {
   name?: string;
@@ -116,11 +116,13 @@ export async function fetchHashicorp(ctx: SourceContext, spec: ComponentSpec, ar
   }
   const url = joinLocation(dir, filename);
   const zip = tmpFor(ctx, url);
-  const dl = await downloadFile(url, zip, { expectedSha256: expected, label: filename, onProgress: ctx.onProgress });
-  try {
-    const files = await extractFromZip(zip, byBasename(PROGRAMS[spec.name]), ctx.tmp, filename);
-    return { origin: url, files, transferred: dl.transferred };
-  } finally {
-    await rm(zip, { force: true });
-  }
+  return onePerUrl(ctx, url, async () => {
+    const dl = await downloadFile(url, zip, { expectedSha256: expected, label: filename, onProgress: ctx.onProgress });
+    try {
+      const files = await extractFromZip(zip, byBasename(PROGRAMS[spec.name]), ctx.tmp, filename);
+      return { origin: url, files, transferred: dl.transferred };
+    } finally {
+      await rm(zip, { force: true });
+    }
+  });
 }

@@ -240,6 +240,20 @@ test('an arch the release has no build for is reported, the others are fetched',
   assert.match(r.unavailable[0]!.reason, /no linux_arm build of consul 1\.8\.7 \(needed for armel/);
 });
 
+test("armel and armhf both take HashiCorp's linux_arm build: downloaded once, cached for both", async (t) => {
+  const { server, cacheDir } = await setup(t, async (f) => {
+    const withArm = await hashicorpLayout('consul', '1.8.7', { amd64: consul, arm: consul }, key);
+    f.clear();
+    for (const [p, b] of withArm) f.set(p, b);
+  });
+  const r = await fetchConsul(server, cacheDir, { arches: ['armel', 'armhf'] });
+  assert.deepEqual(r.entries.map((e) => e.arch), ['armel', 'armhf']);
+  assert.equal(r.entries[0]!.sha256.consul, r.entries[1]!.sha256.consul);
+  assert.equal(server.log.filter((l) => l.path.endsWith('_linux_arm.zip')).length, 1);
+  assert.ok(r.downloadedBytes < 2 * server.files.get(`${DIR}/consul_1.8.7_linux_arm.zip`)!.length);
+  assert.deepEqual(await list(join(cacheDir, 'tmp')), []);
+});
+
 test('a directory mirror: HashiCorp layout for Consul, GitHub layout for Prometheus (binaries found in a sub-directory)', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'piinit-mirror-'));
   const cacheDir = await mkdtemp(join(tmpdir(), 'piinit-fetch-'));
