@@ -89,4 +89,28 @@ test('Consul 1.8.7 runs the rendered TLS + ACL configs: leader, clients via auto
   // Without a token, default deny.
   const anon = run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', join(dir, 'pki/ca.pem'), `https://${servers[1]!.address}:8501/v1/agent/metrics?format=prometheus`]);
   assert.equal(anon.out.trim(), '403');
+
+  // Prometheus 2.24.1 and node_exporter on the monitor, started with the units' arguments:
+  // Consul SD (with the Prometheus token) finds the servers and node_exporter, and the
+  // servers' metrics are scraped over HTTPS with the cluster CA.
+  const monitor = c.nodes.find((n) => n.role === 'monitor')!;
+  const root = join(dir, monitor.name);
+  const binary: Record<string, string> = { prometheus: 'prometheus', node_exporter: 'prometheus-node-exporter' };
+  for (const cmd of serviceCommands(c, monitor, { target: 'local', root })) {
+    if (!binary[cmd.program]) continue;
+    const log = await open(join(dir, `${monitor.name}-${cmd.program}.log`), 'w');
+    procs.push(spawn(binary[cmd.program]!, cmd.args, { stdio: ['ignore', log.fd, log.fd] }));
+    await log.close();
+  }
+  type Target = { labels: { job: string; instance: string }; health: string; lastError: string };
+  const targets = await waitFor('consul and node targets up in Prometheus', 180, async () => {
+    const r = await fetch(`http://${monitor.address}:9090/api/v1/targets`);
+    const ts = ((await r.json()) as { data: { activeTargets: Target[] } }).data.activeTargets;
+    const up = (job: string) => ts.filter((x) => x.labels.job === job && x.health === 'up').length;
+    return up('consul') === 3 && up('node') >= 1 && up('prometheus') === 1 ? ts : undefined;
+  });
+  assert.deepEqual(
+    targets.filter((x) => x.labels.job === 'consul').map((x) => x.labels.instance).sort(),
+    ['core1', 'core2', 'core3'],
+  );
 });
