@@ -71,7 +71,7 @@ export function register(program: Command): void {
   program
     .command('fetch')
     .description(
-      'Download, verify and cache the Consul, Nomad, Prometheus and node_exporter binaries\n' +
+      'Download, verify and cache the Consul, Nomad, Prometheus and node_exporter binaries ' +
         'for every architecture the cluster needs (later steps read them from the cache).',
     )
     .argument('[cluster]', 'the cluster file', 'cluster.yaml')
