@@ -8,7 +8,7 @@ import { type RenderContext, runsNomadServer } from './context.ts';
 import { file, type FileTree } from './filetree.ts';
 import { type Json, stableJson } from './json.ts';
 import { NOMAD_HTTP_PORT, NOMAD_METRICS_SERVICE } from './prometheus.ts';
-import { tlsMaterial } from './security.ts';
+import { aclTokens, tlsMaterial } from './security.ts';
 import { execStart, hardening, type ServiceCommand, sysusersFile, tmpfilesFile, unitFiles, unitText } from './unit.ts';
 
 export const NOMAD_CONFIG_DIR = '/etc/nomad.d';
@@ -103,6 +103,10 @@ export function renderNomad(ctx: RenderContext): FileTree {
     file(stableJson(nomadAgentConfig(ctx)), server ? { mode: 0o640, owner: 'root', group: 'nomad' } : { mode: 0o640 }),
   );
   if (server) tree.set(p(`${NOMAD_CONFIG_DIR}/encrypt.json`), keyFile(stableJson({ server: { encrypt: c.secrets.nomadGossipKey } })));
+  // Default-deny Consul: Nomad registers itself and its tasks' services with the agent token
+  // (its policy grants service writes); Nomad merges this consul block into nomad.json's.
+  const acl = aclTokens(c);
+  if (acl) tree.set(p(`${NOMAD_CONFIG_DIR}/consul-token.json`), keyFile(stableJson({ consul: { token: acl.consulAgent } })));
   const tls = tlsMaterial(c);
   if (tls) {
     const pair = server ? tls.nomadServer : tls.nomadClient;

@@ -89,5 +89,11 @@ test('local target: name, addresses and data dir per node; serviceCommands match
 test('ACL on: Nomad acl enabled', () => {
   const c = fixtureCluster({ security: { tls: false, acl: true } });
   c.secrets.tokens = { consulBootstrap: '4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e01', consulAgent: '4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e02', consulPrometheus: '4a3e0d6c-6f1f-4a2b-9a8e-0b5c2c6d7e03' };
-  assert.deepEqual(json(renderRole(c, 'server'), '/etc/nomad.d/nomad.json').acl, { enabled: true });
+  const tree = renderRole(c, 'server');
+  assert.deepEqual(json(tree, '/etc/nomad.d/nomad.json').acl, { enabled: true });
+  assert.equal(json(tree, '/etc/nomad.d/nomad.json').consul.token, undefined);
+  const tok = entry(tree, '/etc/nomad.d/consul-token.json');
+  assert.equal(tok.secret, true);
+  assert.deepEqual(JSON.parse(String(tok.content)), { consul: { token: c.secrets.tokens.consulAgent } });
+  assert.equal(entry(renderRole(c, 'client'), '/etc/nomad.d/consul-token.json').mode, 0o600);
 });
