@@ -9,13 +9,15 @@
 //     4 KiB (the MBR/partition table) are held back.
 //  3. Write the first 4 KiB last and sync: an interrupted burn leaves a card that does not boot.
 //  4. Flush the device's page cache (BLKFLSBUF) and read back every written chunk, comparing
-//     SHA-256 per chunk and per block map range; the zeroed areas must read as zeros.
+//     SHA-256 per block map range (and a CRC-32 per chunk, to say where a range went wrong,
+//     down to the byte for raw images); the zeroed areas must read as zeros.
 // Unmapped blocks elsewhere are left as they were: the file systems in the image do not read
 // them (the same promise bmaptool makes), and the area past the image is outside every partition.
 // The image is read once; each chunk goes to all cards in parallel.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 import type { BlockMap } from '../image/bmap.ts';
 import { flushDeviceCache } from './devices.ts';
 import type { Chunk, ImageSource } from './source.ts';
@@ -79,10 +81,11 @@ export interface BurnOptions {
   syncEvery?: number;
 }
 
+/** A chunk as written: its CRC-32 finds which chunk a bad range went wrong in (the SHA-256 per range is the check). */
 interface Segment {
   offset: number;
   length: number;
-  sha256: string;
+  crc32: number;
 }
 
 class InterruptedError extends Error {}
@@ -94,6 +97,7 @@ class Card {
   synced = 0;
   sinceSync = 0;
   error: string | null = null;
+  syncing: Promise<void> | null = null;
   headWritten = false;
   writeStart = 0;
   writeSeconds = 0;
@@ -135,19 +139,38 @@ class Card {
       }
       this.bytesWritten += data.length;
       this.sinceSync += data.length;
-      if (this.sinceSync >= this.syncEvery) await this.sync();
+      if (this.sinceSync >= this.syncEvery) {
+        // Sync in the background while the next chunks are written; wait only when the
+        // previous sync is still running, so at most two sync intervals are unsynced.
+        if (this.syncing) await this.syncing;
+        this.syncing = this.syncTo(this.bytesWritten).finally(() => {
+          this.syncing = null;
+        });
+      }
     } catch (err) {
       this.error = `write failed at byte ${offset}: ${(err as Error).message}`;
     }
   }
 
-  async sync(): Promise<void> {
-    if (!this.fh) return;
-    await this.fh.datasync();
-    this.sinceSync = 0;
-    this.synced = this.bytesWritten;
+  private async syncTo(target: number): Promise<void> {
+    const fh = this.fh;
+    if (!fh) return;
+    this.sinceSync = this.bytesWritten - target;
+    try {
+      await fh.datasync();
+    } catch (err) {
+      this.error ??= `sync failed: ${(err as Error).message}`;
+      return;
+    }
+    this.synced = Math.max(this.synced, target);
     this.progress(this, 'writing', this.synced);
     await this.afterSync?.(this.path, this.synced);
+  }
+
+  /** Waits for a background sync, then syncs everything written so far. */
+  async sync(): Promise<void> {
+    if (this.syncing) await this.syncing;
+    await this.syncTo(this.bytesWritten);
   }
 
   /** Leaves the first sector zero, synced: the card will not boot a half-written system. */
@@ -193,8 +216,6 @@ export function unmappedParts(areas: Array<[number, number]>, map: BlockMap): Ar
   }
   return out;
 }
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 export async function burn(opts: BurnOptions): Promise<CardReport[]> {
   const chunkSize = opts.chunkSize ?? 4 * MiB;
@@ -256,14 +277,14 @@ export async function burn(opts: BurnOptions): Promise<CardReport[]> {
         data = data.subarray(n);
       }
       if (data.length === 0) continue;
-      segments.push({ offset, length: data.length, sha256: sha(data) });
+      segments.push({ offset, length: data.length, crc32: crc32(data) });
       if (live().length === 0) break;
       await Promise.all(live().map((c) => c.write(offset, data)));
     }
     if (aborted()) throw new InterruptedError();
 
     // 3. the first sector last
-    segments.unshift({ offset: 0, length: head.length, sha256: sha(head) });
+    segments.unshift({ offset: 0, length: head.length, crc32: crc32(head) });
     await Promise.all(
       live().map(async (c) => {
         await c.write(0, head);
@@ -379,7 +400,7 @@ async function readBack(
     for (const s of sorted) {
       if (signal?.aborted) throw new InterruptedError();
       const b = await read(s.offset, s.length);
-      if (sha(b) !== s.sha256) mismatches.push(await locate(source, s, b));
+      if (crc32(b) !== s.crc32) mismatches.push(await locate(source, s, b));
       // feed the bytes to the block map ranges they belong to
       const sEnd = s.offset + s.length;
       while (ri < ranges.length && ranges[ri]!.start < sEnd) {
@@ -427,5 +448,5 @@ async function locate(source: ImageSource, s: Segment, got: Buffer): Promise<Mis
       }
     }
   }
-  return { offset: s.offset, length: s.length, detail: `chunk at byte ${s.offset} (${s.length} bytes): SHA-256 differs` };
+  return { offset: s.offset, length: s.length, detail: `chunk at byte ${s.offset} (${s.length} bytes) differs` };
 }
