@@ -51,7 +51,10 @@ export function summary(c: Cluster, warnings: Diagnostic[]): string {
   lines.push(`wifi      ${c.wifi ? `SSID "${c.wifi.ssid}", country ${c.wifi.country}` : 'none (wired)'}`);
   const keys = c.ssh.authorizedKeys.length;
   lines.push(`ssh       ${keys ? `${keys} authorized key${keys === 1 ? '' : 's'}` : 'no SSH server'}`);
-  lines.push(`security  TLS ${c.security.tls ? 'on' : 'off'}, ACLs ${c.security.acl ? 'on' : 'off'}; raft multiplier ${c.consul.raftMultiplier}`);
+  const certs = c.secrets.tls ? 'certificates in the secrets file' : 'no certificates yet: piinit secrets generate';
+  lines.push(
+    `security  TLS ${c.security.tls ? `on (${certs})` : 'off'}, ACLs ${c.security.acl ? 'on' : 'off'}; raft multiplier ${c.consul.raftMultiplier}`,
+  );
   lines.push('', 'nodes');
   lines.push(
     table([
