@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { CONSUL_ACL_SCRIPT } from '../../../src/security/acl.ts';
 import { generateTlsMaterial } from '../../../src/security/pki.ts';
 import { formatFindings, scanText } from '../../../src/security/scan.ts';
+import { consulKeyringKeys, rotateConsulKeyring, rotateGossipKeys } from '../../../src/security/secrets-ops.ts';
 import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
 import { consulGet, eventually, type SecureCluster, secureCluster } from './secure-cluster.ts';
 
@@ -160,6 +161,29 @@ test('a node with the wrong gossip key cannot join; with the right key it can', 
   sc.start(worker);
   await eventually('worker1 alive in the members', async () => ((await members()).length === 1 ? true : undefined), 60);
   await sc.stopNode('worker1');
+});
+
+test('rotate-gossip --apply: the running cluster moves to a new key; a node with the new key joins', async () => {
+  const target = { url: `https://${PREFIX}.1:8501`, token: tokens().consulBootstrap!, ca: sc.cluster.secrets.tls!.ca.cert };
+  const oldKey = sc.cluster.secrets.consulGossipKey;
+  const next = rotateGossipKeys(sc.cluster.secrets, 'consul');
+  await rotateConsulKeyring(target, oldKey, next.consulGossipKey);
+  const keys = await consulKeyringKeys(target);
+  assert.ok(keys.has(next.consulGossipKey) && !keys.has(oldKey) && keys.size === 1, 'only the new key is left on every keyring');
+  // Without the bootstrap token the keyring is out of reach.
+  await assert.rejects(consulKeyringKeys({ ...target, token: tokens().consulOperator! }), /HTTP (403|500)/); // 1.8 answers 500 "Permission denied"
+
+  const worker = sc.cluster.nodes.find((n) => n.name === 'worker1')!;
+  const root = sc.roots.get('worker1')!;
+  await writeFile(join(root, 'etc/consul.d/encrypt.json'), JSON.stringify({ encrypt: next.consulGossipKey }), { mode: 0o640 });
+  await rm(join(root, 'opt/consul'), { recursive: true, force: true });
+  sc.start(worker);
+  await eventually('worker1 alive after the rotation', async () => {
+    const r = await consulGet(sc, `${PREFIX}.2`, '/v1/agent/members', tokens().consulOperator);
+    return (JSON.parse(r.body) as { Name: string; Status: number }[]).some((m) => m.Name === 'worker1' && m.Status === 1) ? true : undefined;
+  });
+  await sc.stopNode('worker1');
+  sc.cluster.secrets = next; // the leak scan below looks for the new key too
 });
 
 test('no secret appears in the Consul logs or in the bootstrap script output', async () => {

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { Command } from '@commander-js/extra-typings';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { init } from '../../../src/cli/init.ts';
+import { register } from '../../../src/cli/secrets.ts';
+import { generateSecrets } from '../../../src/cluster/secrets.ts';
+import { certificateInfo, isIssuedBy } from '../../../src/security/pki.ts';
+import { scanText } from '../../../src/security/scan.ts';
+import { checkSecrets, fillMissingSecrets, renewCertificates, rotateGossipKeys } from '../../../src/security/secrets-ops.ts';
+import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
+
+const DAY = 86_400_000;
+
+test('check: all OK when fresh; warns in the last third; errors on expiry and on servers the certificate does not name', () => {
+  const c = fixtureCluster({ security: { tls: true, acl: true } });
+  const issued = new Date('2026-01-01T00:00:00Z');
+  c.secrets = generateSecrets(c);
+  c.secrets.tls = fillMissingSecrets({ ...c, secrets: { ...c.secrets, tls: undefined } }, issued).secrets.tls;
+  const sev = (now: Date) => Object.fromEntries(checkSecrets(c, now).map((i) => [i.what, i.severity]));
+  assert.ok(Object.values(sev(new Date(issued.getTime() + DAY))).every((s) => s === 'ok'));
+  assert.equal(sev(new Date(issued.getTime() + 600 * DAY))['Consul server certificate'], 'warn');
+  assert.equal(sev(new Date(issued.getTime() + 800 * DAY))['Consul server certificate'], 'error');
+  const moved = { ...c, nodes: c.nodes.map((n) => (n.name === 'core3' ? { ...n, address: '192.168.50.99' } : n)) };
+  const item = checkSecrets(moved, new Date(issued.getTime() + DAY)).find((i) => i.what === 'Consul server certificate')!;
+  assert.equal(item.severity, 'error');
+  assert.match(item.detail, /192\.168\.50\.99/);
+  // renew-certs fixes it and keeps the CA.
+  const renewed = renewCertificates(moved, new Date(issued.getTime() + DAY));
+  assert.equal(renewed.tls!.ca, c.secrets.tls!.ca);
+  assert.ok(certificateInfo(renewed.tls!.consulServer.cert).names.includes('192.168.50.99'));
+  assert.ok(isIssuedBy(renewed.tls!.nomadServer.cert, c.secrets.tls!.ca.cert));
+});
+
+test('generate fills only what is missing; rotate-gossip replaces only the chosen key', () => {
+  const c = fixtureCluster();
+  const before = structuredClone(c.secrets);
+  const { secrets, added } = fillMissingSecrets(c);
+  assert.equal(secrets.consulGossipKey, before.consulGossipKey);
+  assert.ok(added.includes('tokens.consulAgent') && secrets.tls);
+  assert.deepEqual(fillMissingSecrets({ ...c, secrets }).added, []);
+  const r = rotateGossipKeys(secrets, 'consul');
+  assert.notEqual(r.consulGossipKey, secrets.consulGossipKey);
+  assert.equal(r.nomadGossipKey, secrets.nomadGossipKey);
+  assert.equal(Buffer.from(r.consulGossipKey, 'base64').length, 32);
+});
+
+test('the piinit secrets commands keep the file 0600 and never print a secret', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-secrets-cli-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // In-process (a child per command costs seconds of TypeScript compilation on 2 cores).
+  let output = '';
+  const capture = async (fn: () => Promise<unknown>) => {
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string | Uint8Array) => ((output += String(chunk)), true)) as typeof process.stdout.write;
+    try {
+      await fn();
+    } finally {
+      process.stdout.write = write;
+    }
+  };
+  const run = (...args: string[]) =>
+    capture(async () => {
+      const program = new Command().exitOverride();
+      register(program);
+      await program.parseAsync(['node', 'piinit', ...args]);
+    });
+  await capture(() => init(dir, { force: false, clients: 1, secretsOnly: false }));
+  const file = join(dir, 'cluster.secrets.yaml');
+  const original = await readFile(file, 'utf8');
+  for (const args of [['secrets', 'check'], ['secrets', 'check', '--json'], ['secrets', 'renew-certs'], ['secrets', 'rotate-gossip'], ['secrets']]) {
+    await run(...args, join(dir, 'cluster.yaml'));
+    assert.equal((await stat(file)).mode & 0o777, 0o600, args.join(' '));
+  }
+  const { loadCluster } = await import('../../../src/cluster/load.ts');
+  const { cluster } = await loadCluster(join(dir, 'cluster.yaml'));
+  // Neither the secrets of before nor those of after appear in anything printed.
+  const { parse } = await import('yaml');
+  const old = parse(original) as { consul_gossip_key: string };
+  assert.notEqual(old.consul_gossip_key, cluster.secrets.consulGossipKey);
+  assert.ok(!output.includes(old.consul_gossip_key));
+  assert.deepEqual(scanText(output, cluster.secrets, 'piinit secrets output'), []);
+  assert.match(output, /valid until/);
+  process.exitCode = undefined; // `secrets check` sets it, as the CLI does
+});
