@@ -65,8 +65,9 @@ export function renderNodeExporter(ctx: RenderContext): FileTree {
         ['ExecStart', execStart(nodeExporterCommand(ctx))],
         ['Restart', 'on-failure'],
         ['RestartSec', '5'],
-        // It reports on mounts, /home included: read-only is enough.
-        ...hardening([], { ProtectHome: 'read-only', ReadWritePaths: '' }).filter(([k]) => k !== 'ReadWritePaths'),
+        // It reports on mounts, /home included (read-only is enough), and reads the kernel
+        // clock state with adjtimex (timex collector), which ProtectClock's filter denies.
+        ...hardening([], { ProtectHome: 'read-only', ProtectClock: 'no' }).filter(([k]) => k !== 'ReadWritePaths'),
       ],
     ],
     ['Install', [['WantedBy', 'multi-user.target']]],
