@@ -21,7 +21,8 @@ function dhcpNetwork(match: [string, string][], comment: string): string {
     ['Match', match],
     ['Network', [['DHCP', 'ipv4']]],
     // The router names the machine (one identical image per role).
-    ['DHCPv4', [['UseHostname', 'yes'], ['UseDNS', 'yes']]],
+    // Client identifier = MAC, so routers reserve addresses by the MAC in cluster.yaml.
+    ['DHCPv4', [['ClientIdentifier', 'mac'], ['UseHostname', 'yes'], ['UseDNS', 'yes'], ['UseDomains', 'yes']]],
   ])}`;
 }
 
