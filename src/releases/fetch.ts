@@ -7,6 +7,7 @@ import { type Cluster, COMPONENTS, type ComponentName, type ComponentSpec } from
 import { findRelease, type ReleaseEntry, storeBlob, tmpDir, writeEntry } from './cache.ts';
 import { DEFAULT_GITHUB_BASE, DEFAULT_HASHICORP_BASE, NAMING } from './catalog.ts';
 import type { OnProgress, ProgressEvent } from './download.ts';
+import { UserError } from '../errors.ts';
 import { UnavailableError, VerificationError } from './errors.ts';
 import { hashicorpTrust, trustedKey } from './pgp.ts';
 import type { Fetched, SourceContext } from './sources/context.ts';
@@ -150,7 +151,7 @@ export async function ensureReleases(opts: EnsureOptions): Promise<FetchReport> 
       }
     } catch (err) {
       if (err instanceof VerificationError) failures.push({ component: c, arch, error: err });
-      else if (err instanceof UnavailableError) report.unavailable.push({ component: c, arch, reason: err.message });
+      else if (err instanceof UserError) report.unavailable.push({ component: c, arch, reason: err.message });
       else bug ??= err;
     }
   });

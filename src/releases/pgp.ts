@@ -3,8 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import * as openpgp from 'openpgp';
 import { HASHICORP_FINGERPRINT, HASHICORP_PUBLIC_KEY } from './hashicorp-key.ts';
-import { UserError } from '../errors.ts';
-import { VerificationError } from './errors.ts';
+import { UnavailableError, VerificationError } from './errors.ts';
 
 /** A public key accepted only because its primary fingerprint equals the pinned one. */
 export interface TrustAnchor {
@@ -22,7 +21,7 @@ export function normalizeFingerprint(fp: string): string {
  */
 export async function trustedKey(armoredKey: string, pinnedFingerprint: string): Promise<TrustAnchor> {
   const want = normalizeFingerprint(pinnedFingerprint);
-  if (!/^[0-9A-F]{40}$/.test(want)) throw new UserError(`not an OpenPGP v4 fingerprint: ${pinnedFingerprint}`);
+  if (!/^[0-9A-F]{40}$/.test(want)) throw new VerificationError(`not an OpenPGP v4 fingerprint: ${pinnedFingerprint}`);
   let key: openpgp.Key;
   try {
     key = await openpgp.readKey({ armoredKey });
@@ -70,7 +69,7 @@ async function readKeyring(path: string): Promise<openpgp.PublicKey[]> {
   if (!p) {
     p = (async () => {
       const bytes = await readFile(path).catch((err: Error) => {
-        throw new UserError(`cannot read the keyring ${path}: ${err.message} (install debian-archive-keyring)`);
+        throw new UnavailableError(`cannot read the keyring ${path}: ${err.message} (install debian-archive-keyring)`);
       });
       const text = bytes.toString('latin1');
       return text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')

@@ -17,17 +17,26 @@ export interface ReleaseServer {
   log: RequestLog[];
   /** For `path`, the next `times` responses stop after `afterBytes` body bytes and the socket is destroyed. */
   dropConnection(path: string, afterBytes: number, times: number): void;
+  /** Answer requests for `path` with a 302 to `location` (as github.com does for release assets). */
+  redirect(path: string, location: string): void;
   close(): Promise<void>;
 }
 
 export async function startReleaseServer(files: Map<string, Buffer> = new Map()): Promise<ReleaseServer> {
   const log: RequestLog[] = [];
   const drops = new Map<string, { afterBytes: number; times: number }>();
+  const redirects = new Map<string, string>();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const range = req.headers.range;
     const body = files.get(path);
     const record = (status: number) => log.push({ path, range, status });
+    const target = redirects.get(path);
+    if (target) {
+      record(302);
+      res.writeHead(302, { location: target }).end();
+      return;
+    }
     if (!body) {
       record(404);
       res.writeHead(404).end('not found');
@@ -77,6 +86,9 @@ export async function startReleaseServer(files: Map<string, Buffer> = new Map())
     log,
     dropConnection(path, afterBytes, times) {
       drops.set(path, { afterBytes, times });
+    },
+    redirect(path, location) {
+      redirects.set(path, location);
     },
     async close() {
       server.closeAllConnections();

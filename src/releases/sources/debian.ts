@@ -21,6 +21,8 @@ import { type Fetched, memo, onePerUrl, type SourceContext, tmpFor } from './con
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
 interface Release {
+  suite: string;
+  codename: string;
   architectures: string[];
   components: string[];
   byHash: boolean;
@@ -47,6 +49,8 @@ export function parseRelease(text: string): Release {
     if (m) sha256.set(m[3]!, { hash: m[1]!, size: Number(m[2]) });
   }
   return {
+    suite: fields.get('Suite') ?? '',
+    codename: fields.get('Codename') ?? '',
     architectures: (fields.get('Architectures') ?? '').split(/\s+/).filter(Boolean),
     components: (fields.get('Components') ?? '').split(/\s+/).filter(Boolean),
     byHash: (fields.get('Acquire-By-Hash') ?? '').toLowerCase() === 'yes',
@@ -114,7 +118,12 @@ async function release(ctx: SourceContext, mirror: string, suite: string): Promi
       if (err instanceof NotFoundError) throw new UnavailableError(`Debian suite "${suite}" is not on ${mirror} (no ${url})`);
       throw err;
     }
-    return parseRelease(await verifyClearsigned(text, ctx.debianKeyring, `Debian ${suite} InRelease from ${mirror}`));
+    const rel = parseRelease(await verifyClearsigned(text, ctx.debianKeyring, `Debian ${suite} InRelease from ${mirror}`));
+    // A correctly signed InRelease of another suite (an old one, say) must not pass for this one.
+    if (rel.codename !== suite && rel.suite !== suite) {
+      throw new VerificationError(`${url} is signed but describes ${rel.codename || rel.suite || 'no suite'}, not ${suite}`);
+    }
+    return rel;
   });
 }
 
