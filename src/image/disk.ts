@@ -91,7 +91,7 @@ export async function assembleDisk(input: AssembleInput): Promise<DiskLayout> {
   await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', image], { input: sfdiskScript(layout, derivedHex32(`${seed}/disk`), input.bootType) });
 
   const bootOffsetSectors = (layout.boot.startMiB * MiB) / SECTOR;
-  await run('mkfs.fat', ['-F', '32', '-n', BOOT_LABEL, '-i', derivedHex32(`${seed}/boot`), '--invariant', `--offset=${bootOffsetSectors}`, image, String(layout.boot.sizeMiB * 1024)], { env });
+  await run('mkfs.fat', ['-F', '32', '-s', '2', '-n', BOOT_LABEL, '-i', derivedHex32(`${seed}/boot`), '--invariant', `--offset=${bootOffsetSectors}`, image, String(layout.boot.sizeMiB * 1024)], { env });
   const entries = (await readdir(dirs.boot)).sort();
   if (entries.length > 0) {
     await run('mcopy', ['-s', '-p', '-m', '-Q', '-i', `${image}@@${layout.boot.startMiB * MiB}`, ...entries.map((e) => join(dirs.boot, e)), '::/'], { env });

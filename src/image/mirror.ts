@@ -25,7 +25,7 @@ export function pickMirrors(indextargets: string, suite: string): { main: string
 }
 
 export async function hostMirrors(suite: string): Promise<{ main: string; security: string | null }> {
-  const out = await run('apt-get', ['indextargets', '--format', '$(REPO_URI) $(RELEASE)']);
+  const out = await run('apt-get', ['indextargets', '--no-release-info', '--format', '$(REPO_URI) $(RELEASE)']);
   return pickMirrors(out, suite);
 }
 

@@ -38,9 +38,9 @@ function fields(line: string): Record<string, string> {
   return Object.fromEntries(line.trim().split(/\s+/).map((kv) => kv.split('=', 2) as [string, string]));
 }
 
-async function build(board: 'amd64' | 'pi4', arch: string): Promise<ImageResult> {
+async function build(board: 'amd64' | 'pi4', arch: string, out = `out-${board}`): Promise<ImageResult> {
   const deb = await buildProbeDeb(work, arch);
-  return buildImage({ cluster: 'boottest', board, role: 'server', debs: [deb] }, { cacheDir: cache, outDir: join(work, `out-${board}`), xz: false });
+  return buildImage({ cluster: 'boottest', board, role: 'server', debs: [deb] }, { cacheDir: cache, outDir: join(work, out), xz: false });
 }
 
 async function bootOnce(arch: 'amd64' | 'arm64', image: string, timeoutMs: number): Promise<{ vm: Vm; report: Record<string, string>; probe: Record<string, string> }> {
@@ -66,7 +66,6 @@ async function bootTwiceWithPowerCut(arch: 'amd64' | 'arm64', raw: string, timeo
   assert.equal(first.probe.seed, 'seeded', 'the package content under /opt/consul reached the data partition');
   assert.equal(first.probe['root-write'], 'ro');
   assert.equal(first.probe['data-write'], 'yes');
-  assert.match(first.vm.console, /Reached target.*Multi-User System/);
   // Hard power-off right after a write to the data partition.
   await first.vm.kill();
 
@@ -80,13 +79,20 @@ async function bootTwiceWithPowerCut(arch: 'amd64' | 'arm64', raw: string, timeo
   await second.vm.kill();
 }
 
-test('amd64 image boots from its EFI partition, read-only root, data partition grown and persistent', { timeout: 30 * 60_000 }, async () => {
+test('amd64 image boots from its EFI partition, read-only root, data partition grown and persistent', { timeout: 45 * 60_000 }, async () => {
   const r = await build('amd64', 'amd64');
   assert.ok(r.sizes.usedBytes < r.sizes.rawBytes);
-  await bootTwiceWithPowerCut('amd64', r.files.raw, 6 * 60_000);
+  // The same inputs again: the base comes from the cache and the file systems' contents
+  // (paths, modes, owners, mtimes, bytes) are identical.
+  const again = await build('amd64', 'amd64', 'out-amd64-again');
+  assert.equal(again.baseCached, true);
+  assert.equal(again.baseKey, r.baseKey);
+  assert.equal(again.contentHash, r.contentHash);
+  await rm(join(work, 'out-amd64-again'), { recursive: true, force: true });
+  await bootTwiceWithPowerCut('amd64', r.files.raw, 10 * 60_000);
 });
 
-test('arm64 Pi image boots on qemu virt with the kernel, initrd and cmdline from its FAT partition', { timeout: 45 * 60_000 }, async () => {
+test('arm64 Pi image boots on qemu virt with the kernel, initrd and cmdline from its FAT partition', { timeout: 60 * 60_000 }, async () => {
   const r = await build('pi4', 'arm64');
-  await bootTwiceWithPowerCut('arm64', r.files.raw, 8 * 60_000);
+  await bootTwiceWithPowerCut('arm64', r.files.raw, 12 * 60_000);
 });

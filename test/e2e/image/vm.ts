@@ -2,6 +2,7 @@
 // partition; arm64 on `-M virt` with the kernel, initrd and cmdline.txt taken from the
 // image's FAT partition), records the serial console, and is killed by its own PID.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -24,9 +25,11 @@ export class Vm {
   private waiters: Array<() => void> = [];
   private exited = false;
 
-  constructor(cmd: string[]) {
+  constructor(cmd: string[], logFile?: string) {
     this.proc = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const log = logFile ? createWriteStream(logFile) : null;
     const add = (d: Buffer) => {
+      log?.write(d);
       this.console += d.toString('latin1').replace(/\r/g, '');
       for (const w of this.waiters) w();
     };
@@ -93,7 +96,9 @@ export async function startVm(o: VmOptions): Promise<Vm> {
   const net = o.tap
     ? ['-netdev', `tap,id=n0,ifname=${o.tap.ifname},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${o.tap.mac}`]
     : ['-nic', 'none'];
-  const disk = ['-drive', `file=${o.image},format=raw,if=virtio,cache=unsafe`];
+  // virtio-rng: without an entropy source early boot waits minutes for the kernel's RNG under
+  // emulation (a Pi has a hardware RNG).
+  const disk = ['-drive', `file=${o.image},format=raw,if=virtio,cache=unsafe`, '-device', 'virtio-rng-pci'];
   let cmd: string[];
   if (o.arch === 'amd64') {
     const vars = join(o.workDir, `OVMF_VARS-${Math.random().toString(36).slice(2)}.fd`);
@@ -125,5 +130,5 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     ];
   }
   if (o.netns) cmd = ['ip', 'netns', 'exec', o.netns, ...cmd];
-  return new Vm(cmd);
+  return new Vm(cmd, join(o.workDir, 'console.log'));
 }
