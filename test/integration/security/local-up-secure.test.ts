@@ -1,0 +1,51 @@
+// The secure defaults through the local runner (`piinit up`'s code path): TLS + ACL +
+// gossip encryption on three Consul servers, a monitor with Prometheus and a client with
+// node_exporter. Health is then read with the OPERATOR token only (what `piinit status`
+// uses against a real cluster), and the whole state directory and every log is scanned.
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { checkHealth } from '../../../src/health/report.ts';
+import { firstCrash, localAuth, localTargets, upLocal } from '../../../src/run/local.ts';
+import { withLocalTls } from '../../../src/run/local-security.ts';
+import { waitLocalHealthy } from '../../../src/run/probe.ts';
+import { formatFindings, scanDirectory, scanText } from '../../../src/security/scan.ts';
+import { cleanup, http, makeCluster, NOMAD_UNAVAILABLE, randomLoopbackSubnet, SYSTEM_BINARIES } from '../run/helpers.ts';
+
+test('piinit up with the secure defaults: healthy with the operator token, anonymous denied, nothing leaked', { timeout: 600_000 }, async (t) => {
+  const tc = await makeCluster({ monitor: true, clients: 1, tls: true, acl: true, name: 'secure' });
+  t.after(() => cleanup(tc));
+  assert.deepEqual(tc.cluster.security, { tls: true, acl: true });
+  const up = await upLocal(tc.cluster, {
+    stateDir: tc.stateDir,
+    binaries: SYSTEM_BINARIES,
+    unavailable: NOMAD_UNAVAILABLE,
+    subnet: randomLoopbackSubnet(),
+    prepare: withLocalTls,
+  });
+  const local = up.cluster;
+  const tokens = local.secrets.tokens;
+  const auth = { ...localAuth(local), consulToken: tokens.consulOperator! };
+  const report = await waitLocalHealthy(up.state, localTargets(local, up.state), auth, { timeoutMs: 240_000, abort: () => firstCrash(up.state) });
+  assert.ok(report.healthy, report.problems.join('\n'));
+  assert.equal(report.consul.peers.filter((p) => p.voter).length, 3);
+  // Prometheus found node_exporter through consul_sd with its read-only token.
+  assert.ok(report.prometheus.targets.some((x) => x.job === 'node' && x.health === 'up'));
+
+  // Without a token the same questions are refused.
+  const anonymous = await checkHealth(localTargets(local, up.state), { ...localAuth(local), consulToken: undefined });
+  assert.equal(anonymous.healthy, false);
+  const core1 = up.state.nodes.find((n) => n.name === 'core1')!;
+  assert.equal((await http('GET', `http://${core1.address}:8500/v1/kv/anything`)).status, 403);
+  assert.equal((await http('PUT', `http://${core1.address}:8500/v1/kv/anything`, 'x')).status, 403);
+
+  // No file of the state directory is readable by others (this process is root: owners are
+  // root, groups root), and no log holds a secret.
+  assert.equal(formatFindings(await scanDirectory(tc.stateDir, local.secrets)), '');
+  const logsDir = join(tc.stateDir, 'logs');
+  let logs = '';
+  for (const f of await readdir(logsDir)) logs += await readFile(join(logsDir, f), 'utf8');
+  assert.ok(logs.length > 0);
+  assert.equal(formatFindings(scanText(logs, local.secrets, 'local cluster logs')), '');
+});
