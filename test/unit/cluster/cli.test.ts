@@ -9,8 +9,10 @@ import { editLine, tempCluster, VALID } from './valid-cluster.ts';
 
 const BIN = resolve('bin/piinit.js');
 
-function piinit(args: string[], cwd = process.cwd()) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8' });
+function piinit(args: string[], cwd = process.cwd(), opts: { umask000?: boolean } = {}) {
+  const r = opts.umask000
+    ? spawnSync('sh', ['-c', 'umask 000 && exec "$0" "$@"', process.execPath, BIN, ...args], { cwd, encoding: 'utf8' })
+    : spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8' });
   // No user error ever shows a stack trace.
   assert.doesNotMatch(r.stderr, /^\s+at /m, r.stderr);
   assert.doesNotMatch(r.stderr, /internal error/);
@@ -99,9 +101,9 @@ test('validate --secrets: another secrets file; a missing cluster file is a plai
   assert.match(m.stderr, /^piinit: cluster file .*nope\.yaml not found \(create one with: piinit init\)$/m);
 });
 
-test('init writes a valid commented cluster, 0600 secrets and a .gitignore line', async () => {
+test('init writes a valid commented cluster, 0600 secrets (even with umask 000) and a .gitignore line', async () => {
   const dir = join(await tempDir(), 'home');
-  const r = piinit(['init', dir, '--clients', '2']);
+  const r = piinit(['init', dir, '--clients', '2'], process.cwd(), { umask000: true });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /wrote .*cluster\.yaml/);
   assert.match(r.stdout, /wrote .*cluster\.secrets\.yaml/);
@@ -109,6 +111,7 @@ test('init writes a valid commented cluster, 0600 secrets and a .gitignore line'
   const secrets = await readFile(join(dir, 'cluster.secrets.yaml'), 'utf8');
   assert.ok(!r.stdout.includes(/consul_gossip_key: (\S+)/.exec(secrets)![1]!), 'secrets are never printed');
   assert.equal((await stat(join(dir, 'cluster.secrets.yaml'))).mode & 0o777, 0o600);
+  assert.equal((await stat(join(dir, 'cluster.yaml'))).mode & 0o777, 0o644);
   assert.equal(await readFile(join(dir, '.gitignore'), 'utf8'), '/cluster.secrets.yaml\n');
   const yaml = await readFile(join(dir, 'cluster.yaml'), 'utf8');
   assert.match(yaml, /^# /);
