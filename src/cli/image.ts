@@ -44,10 +44,10 @@ export function register(program: Command): void {
         'SOURCE_DATE_EPOCH makes builds reproducible (default 2024-01-01).',
     )
     .action(async (clusterPath, opts) => {
-      if (process.getuid?.() !== 0) throw new UserError('piinit image needs root (mmdebstrap --mode=root and chroot); run it with sudo');
-      const { cluster } = await loadCluster(clusterPath);
       const boards = list(opts.board, BOARDS, 'board');
       const roles = list(opts.role, ROLES, 'role');
+      if (process.getuid?.() !== 0) throw new UserError('piinit image needs root (mmdebstrap --mode=root and chroot); run it with sudo');
+      const { cluster } = await loadCluster(clusterPath);
       const groups = new Map<string, { kind: ImageKind; board: Board; role: Role }>();
       for (const n of cluster.nodes) {
         if (boards && !boards.includes(n.board)) continue;
