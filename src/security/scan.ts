@@ -32,6 +32,9 @@ export interface ScanPolicy {
   owners?: string[];
   /** Groups allowed to read one (mode & 0o040). Default: root and the daemons' groups. */
   groups?: string[];
+  /** When given, receives the path of every file that holds a secret (leak or not): proof
+   *  that a scan actually met the secrets it looks for. */
+  seen?: string[];
 }
 
 export const DAEMON_ACCOUNTS = ['root', 'consul', 'nomad', 'prometheus', 'node_exporter', 'node-exporter'];
@@ -74,6 +77,7 @@ export function accessProblem(mode: number, owner: string, group: string, policy
 function check(where: string, path: string, content: string | Buffer, mode: number, owner: string, group: string, values: SecretValue[], policy: ScanPolicy): Finding[] {
   const found = secretsIn(content, values);
   if (found.length === 0) return [];
+  policy.seen?.push(path);
   const reason = accessProblem(mode, owner, group, policy);
   return reason ? found.map((v) => ({ where, path, secret: v.name, reason, mode: mode & 0o7777, owner, group })) : [];
 }
