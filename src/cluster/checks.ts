@@ -33,6 +33,7 @@ export function checkCluster(f: YamlFile): Diagnostic[] {
     if (p) out.push(f.diagnostic(['network', 'gateway'], 'error', `${net.gateway} ${p}`));
   }
   const gateway = isObj(net) && typeof net.gateway === 'string' ? parseIPv4(net.gateway) : null;
+  const staticAddressing = isObj(net) && net.addressing === 'static';
 
   const nodes = Array.isArray(root.nodes) ? root.nodes : [];
   const names = new Map<string, number>();
@@ -77,8 +78,8 @@ export function checkCluster(f: YamlFile): Diagnostic[] {
           f.diagnostic(
             at('address'),
             'error',
-            `a ${role} needs a fixed IPv4 address (the other nodes find it by address); ` +
-              'with addressing: dhcp, give the address your router reserves for its MAC',
+            `a ${role} needs a fixed IPv4 address (the other nodes find it by address)` +
+              (staticAddressing ? '' : '; with addressing: dhcp, give the address your router reserves for its MAC'),
           ),
         );
       }

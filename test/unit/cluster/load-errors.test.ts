@@ -146,6 +146,11 @@ const cases: { name: string; yaml: string; secretsText?: string; expect: string[
     ],
   },
   {
+    name: 'monitor without an address, static addressing',
+    yaml: editLine(8, '  addressing: static', editLine(29, null)),
+    expect: ['cluster.yaml:25:5: error: nodes[3].address: a monitor needs a fixed IPv4 address (the other nodes find it by address)'],
+  },
+  {
     name: 'version that YAML reads as a number',
     yaml: editLine(37, '  nomad: { version: 1.6 }'),
     expect: ['cluster.yaml:37:21: error: components.nomad.version: expected a string, got the number 1.6 (put it in quotes)'],
@@ -317,5 +322,43 @@ test('warnings: one server, or an even count that is explicitly allowed', async 
   } finally {
     await one.cleanup();
     await even.cleanup();
+  }
+});
+
+test('defaults and derived values of a minimal valid file', async () => {
+  const minimal = VALID.replace('datacenter: home\ndomain: consul\n', '')
+    .replace('  dns: [192.168.1.1]\n', '')
+    .replace('addressing: dhcp', 'addressing: static');
+  const t = await tempCluster(minimal);
+  try {
+    const { cluster, warnings } = await loadCluster(t.cluster);
+    assert.deepEqual(warnings, []);
+    assert.equal(cluster.datacenter, 'dc1');
+    assert.equal(cluster.domain, 'consul');
+    assert.deepEqual(cluster.network, {
+      cidr: '192.168.1.0/24',
+      networkAddress: '192.168.1.0',
+      prefixLength: 24,
+      gateway: '192.168.1.1',
+      dns: ['192.168.1.1'],
+      addressing: 'static',
+    });
+    assert.equal(cluster.nodes[4]!.address, null, 'a client may use DHCP even with static addressing');
+    assert.equal(cluster.nodes[4]!.arch, 'armel');
+    assert.equal(cluster.components.nomad.source, 'hashicorp');
+    assert.equal(cluster.components.node_exporter.source, 'github');
+    assert.deepEqual(cluster.components.prometheus, {
+      name: 'prometheus',
+      version: '2.24.1',
+      source: 'debian',
+      suite: 'bullseye',
+      package: 'prometheus',
+    });
+    assert.equal(cluster.consul.raftMultiplier, 3);
+    assert.deepEqual(cluster.security, { tls: true, acl: true });
+    assert.equal(cluster.wifi, null);
+    assert.deepEqual(cluster.files, { cluster: t.cluster, secrets: t.secrets });
+  } finally {
+    await t.cleanup();
   }
 });
