@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 apt-get update
 apt-get install -y --no-install-recommends \
-  ca-certificates curl xz-utils gzip \
+  ca-certificates curl xz-utils gzip openssl \
   dpkg-dev lintian \
   systemd \
   wpasupplicant \
