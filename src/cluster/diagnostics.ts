@@ -33,9 +33,13 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.path ? `${d.path}: ` : ''}${d.message}`;
 }
 
+/** Files in the order they first appear (cluster.yaml before its secrets), then by position. */
 export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
+  const fileOrder = new Map<string, number>();
+  for (const d of ds) if (!fileOrder.has(d.file)) fileOrder.set(d.file, fileOrder.size);
   return [...ds].sort(
-    (a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column || a.path.localeCompare(b.path),
+    (a, b) =>
+      fileOrder.get(a.file)! - fileOrder.get(b.file)! || a.line - b.line || a.column - b.column || a.path.localeCompare(b.path),
   );
 }
 

@@ -47,6 +47,18 @@ async function readText(path: string, what: string): Promise<string | null> {
   }
 }
 
+/** Secrets written into cluster.yaml: say where they go instead. */
+function secretInClusterFile(path: readonly (string | number)[], key: string): string | undefined {
+  const k = key.toLowerCase();
+  if (path.length === 1 && path[0] === 'wifi' && /pass|psk|key|secret/.test(k)) {
+    return `secrets go into the secrets file, as wifi_passphrase (8-63 characters) or wifi_psk (64 hex digits)`;
+  }
+  if (/gossip|encrypt|token|secret|password|passphrase/.test(k)) {
+    return 'secrets go into the secrets file (cluster.secrets.yaml), never into cluster.yaml';
+  }
+  return undefined;
+}
+
 export async function loadCluster(clusterPath: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const text = await readText(clusterPath, 'cluster file');
   if (text === null) throw new UserError(`cluster file ${clusterPath} not found (create one with: piinit init)`);
@@ -54,7 +66,7 @@ export async function loadCluster(clusterPath: string, opts: LoadOptions = {}): 
   const diags: Diagnostic[] = [...cf.syntax];
   let parsed: ClusterFile | undefined;
   if (cf.ok) {
-    const v = cf.validate(clusterFileSchema);
+    const v = cf.validate(clusterFileSchema, secretInClusterFile);
     parsed = v.value;
     diags.push(...v.diagnostics, ...checkCluster(cf));
   }

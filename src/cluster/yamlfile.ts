@@ -81,7 +81,11 @@ export class YamlFile {
   }
 
   /** Validates the data against schema; returns the parsed value (if valid) and diagnostics. */
-  validate<S extends z.ZodType>(schema: S): { value?: z.infer<S>; diagnostics: Diagnostic[] } {
+  /** unknownKeyHint: a better message for an unknown key that has a known right place. */
+  validate<S extends z.ZodType>(
+    schema: S,
+    unknownKeyHint: (path: readonly PathSegment[], key: string) => string | undefined = () => undefined,
+  ): { value?: z.infer<S>; diagnostics: Diagnostic[] } {
     const r = schema.safeParse(this.data);
     if (r.success) return { value: r.data, diagnostics: [] };
     const out: Diagnostic[] = [];
@@ -93,7 +97,9 @@ export class YamlFile {
           const hint = didYouMean(key, known);
           const elsewhere = placesOfKey(schema, key).map((w) => (w === '' ? 'at the top level' : `under ${w}:`));
           let msg = `unknown field "${key}"`;
-          if (hint) msg += ` (did you mean "${hint}"?)`;
+          const special = unknownKeyHint(path, key);
+          if (special) msg += ` here: ${special}`;
+          else if (hint) msg += ` (did you mean "${hint}"?)`;
           else if (elsewhere.length > 2) msg += ` here (it belongs ${elsewhere.slice(0, 2).join(' or ')} or …)`;
           else if (elsewhere.length) msg += ` here (it belongs ${elsewhere.join(' or ')})`;
           else if (known.length) msg += ` (expected one of: ${known.join(', ')})`;

@@ -55,6 +55,14 @@ const cases: { name: string; yaml: string; secretsText?: string; expect: string[
     expect: ['cluster.yaml:2:1: error: raft_multiplier: unknown field "raft_multiplier" here (it belongs under consul:)'],
   },
   {
+    name: 'Wi-Fi passphrase in cluster.yaml',
+    yaml: `${VALID}wifi:\n  ssid: Home\n  country: DE\n  passphrase: hunter22\n`,
+    expect: [
+      'cluster.yaml:47:3: error: wifi.passphrase: unknown field "passphrase" here: secrets go into the secrets file, as wifi_passphrase (8-63 characters) or wifi_psk (64 hex digits)',
+      'cluster.secrets.yaml:4:1: error: wifi_passphrase: missing: cluster.yaml has a wifi section, so the secrets file needs wifi_passphrase (or the 64-hex-digit wifi_psk)',
+    ],
+  },
+  {
     name: 'bad IPv4 address',
     yaml: editLine(14, '    address: 192.168.1.256'),
     expect: ['cluster.yaml:14:14: error: nodes[0].address: "192.168.1.256" is not an IPv4 address or "dhcp"'],
@@ -252,7 +260,7 @@ for (const c of cases) {
   });
 }
 
-test('several problems in both files are reported at once, in file order', async () => {
+test('several problems in both files are reported at once: cluster.yaml first, each file in line order', async () => {
   let yaml = editLine(1, 'name: Lab');
   yaml = editLine(8, '  adressing: dhcp', yaml);
   yaml = editLine(12, '    board: pi-zero', yaml);
@@ -261,13 +269,13 @@ test('several problems in both files are reported at once, in file order', async
   yaml = editLine(41, '  raft_multiplier: 11', yaml);
   const secretsText = 'consul_gossip_key: nope\nnomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n';
   assert.deepEqual(await problems(yaml, { secretsText }), [
-    'cluster.secrets.yaml:1:20: error: consul_gossip_key: is not a gossip key: expected 32 random bytes in base64 (44 characters ending in "=")',
     'cluster.yaml:1:7: error: name: "Lab" is not a host name label: use 1-63 lower-case letters, digits and "-", not starting or ending with "-"',
     'cluster.yaml:8:3: error: network.adressing: unknown field "adressing" (did you mean "addressing"?)',
     'cluster.yaml:12:12: error: nodes[0].board: a pi-zero (Raspberry Pi Zero / Zero W (ARMv6), 512 MiB) cannot run the server role; it can run: client',
     'cluster.yaml:24:14: error: nodes[2].address: 192.168.2.5 is outside the network 192.168.1.0/24',
     'cluster.yaml:33:10: error: nodes[4].mac: "zz" is not a MAC address (expected six hex bytes like dc:a6:32:12:34:56)',
     'cluster.yaml:41:20: error: consul.raft_multiplier: 11 is too large: the maximum is 10',
+    'cluster.secrets.yaml:1:20: error: consul_gossip_key: is not a gossip key: expected 32 random bytes in base64 (44 characters ending in "=")',
   ]);
 });
 
