@@ -69,3 +69,32 @@ export async function runConsulAclBootstrap(server: LocalNode, log: string, time
     throw new UserError(`the Consul ACL bootstrap on ${server.name} failed (exit ${code}); the end of ${log}:\n${await logTail(log)}`);
   }
 }
+
+/** Agents that tried to register before the ACL bootstrap created their token wait for
+ *  their next anti-entropy retry (15–30 s). Setting the agent token again through the API
+ *  (the same token the config names) makes Consul run a full sync right away. */
+export async function triggerAgentSync(local: Cluster, nodes: LocalNode[]): Promise<void> {
+  const master = local.secrets.tokens.consulBootstrap;
+  const agent = local.secrets.tokens.consulAgent;
+  if (!master || !agent) return;
+  await Promise.all(
+    nodes.map(async (n) => {
+      const url = `http://${n.address}:8500/v1/agent/token/agent`;
+      const body = JSON.stringify({ Token: agent });
+      // Best effort: a node that does not answer yet syncs on its own schedule.
+      try {
+        if (n.netns) {
+          // The master token reaches curl on stdin (a header file "-"), never its command line.
+          await runInNamespace(n.netns, ['curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-X', 'PUT', '-H', '@-', '--data-binary', body, url], {
+            input: `X-Consul-Token: ${master}\n`,
+            timeoutMs: 10_000,
+          });
+        } else {
+          await fetch(url, { method: 'PUT', body, headers: { 'X-Consul-Token': master }, signal: AbortSignal.timeout(5000) });
+        }
+      } catch {
+        // ignored, see above
+      }
+    }),
+  );
+}

@@ -148,6 +148,8 @@ export async function upLocal(cluster: Cluster, opts: UpOptions): Promise<UpResu
   if (local.security.acl && firstServer && state.processes[processKey(firstServer.name, 'consul')]) {
     const { runConsulAclBootstrap } = await import('./local-security.ts');
     await runConsulAclBootstrap(firstServer, join(paths.logs, 'consul-acl-bootstrap.log'));
+    const { triggerAgentSync } = await import('./local-security.ts');
+    await triggerAgentSync(local, nodes.filter((n) => state.processes[processKey(n.name, 'consul')]));
   }
   const proms = plans.filter((p) => p.cmd.program === 'prometheus');
   // Prometheus 2.24's Consul discovery asks once, then only every refresh_interval (30 s):
