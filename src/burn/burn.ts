@@ -19,7 +19,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import type { BlockMap } from '../image/bmap.ts';
-import { flushDeviceCache } from './devices.ts';
+import { flushDeviceCache, rereadPartitions } from './devices.ts';
 import type { Chunk, ImageSource } from './source.ts';
 
 const MiB = 1024 * 1024;
@@ -320,6 +320,7 @@ export async function burn(opts: BurnOptions): Promise<CardReport[]> {
       if (c.error || c.status) return;
       if (opts.verify === false) {
         c.status = 'written';
+        if (c.target.kind === 'block') await rereadPartitions(c.path);
         return;
       }
       try {
@@ -334,6 +335,7 @@ export async function burn(opts: BurnOptions): Promise<CardReport[]> {
         );
         c.verifySeconds = (performance.now() - started) / 1000;
         c.status = c.mismatches.length ? 'failed' : 'verified';
+        if (c.status === 'verified' && c.target.kind === 'block') await rereadPartitions(c.path);
         if (c.mismatches.length) c.error = `verification failed: ${c.mismatches.length} mismatch(es), first at byte ${c.mismatches[0]!.offset}`;
       } catch (err) {
         if (err instanceof InterruptedError || aborted()) {

@@ -105,3 +105,13 @@ export async function flushDeviceCache(path: string): Promise<void> {
     throw new UserError(`cannot flush the caches of ${path} (blockdev --flushbufs): ${(err as Error).message.split('\n')[0]}`);
   }
 }
+
+/** Asks the kernel to read the new partition table (BLKRRPART); best effort, some devices (loop without partscan) cannot. */
+export async function rereadPartitions(path: string): Promise<boolean> {
+  try {
+    await run('blockdev', ['--rereadpt', path]);
+    return true;
+  } catch {
+    return false;
+  }
+}

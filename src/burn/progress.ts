@@ -25,17 +25,18 @@ export function progressDisplay(paths: string[], stream: NodeJS.WriteStream = pr
       stream,
       hideCursor: true,
       clearOnComplete: false,
-      barsize: 30,
+      barsize: 24,
       fps: 5,
       format: (options, params, payload: { path: string }) => {
         const s = state.get(payload.path);
-        const bar = (options.barCompleteString ?? '').slice(0, Math.round(params.progress * 30)).padEnd(30, options.barIncompleteChar ?? '-');
+        const bar = (options.barCompleteString ?? '').slice(0, Math.round(params.progress * 24)).padEnd(24, options.barIncompleteChar ?? '-');
         if (!s) return payload.path;
         const secs = (performance.now() - s.since) / 1000;
-        const rate = secs > 0.5 ? `${humanBytes((s.done - s.startDone) / secs)}/s` : '';
-        const amount = s.total ? `${humanBytes(s.done)} / ${humanBytes(s.total)}` : humanBytes(s.done);
+        const rate = secs > 0.5 && s.done > s.startDone ? ` ${humanBytes((s.done - s.startDone) / secs)}/s` : '';
+        const amount = s.total ? `${humanBytes(s.done)}/${humanBytes(s.total)}` : humanBytes(s.done);
         const pct = s.total ? `${Math.floor((100 * s.done) / s.total)}%`.padStart(4) : '   ?';
-        return `${payload.path.padEnd(width)} [${bar}] ${pct} ${amount.padEnd(22)} ${rate.padEnd(12)} ${s.phase}`;
+        // phase first: terminals narrower than the line cut its end
+        return `${payload.path.padEnd(width)} ${s.phase.padEnd(11)} [${bar}] ${pct} ${amount}${rate}`;
       },
     },
     cliProgress.Presets.shades_classic,

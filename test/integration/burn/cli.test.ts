@@ -72,47 +72,6 @@ test('three cards are written and verified in parallel by one command', async (t
       assert.ok(onCard.subarray(s, e).equals(image.subarray(s, e)), `${c.dev}: range ${range.first}-${range.last}`);
     }
   }
-  // and the plain-text report, one line per card
-  const again = piinit(['burn', img, cards[0]!.dev, '--yes', '--allow-loop']);
-  assert.equal(again.status, 0, again.stderr);
-  assert.match(again.stdout, new RegExp(`^${cards[0]!.dev}: verified\\. wrote `, 'm'));
-});
-
-test('refused before a byte is written: loop without the allow option, too small, mounted, no --yes without a terminal', async (t) => {
-  const dir = setup(t);
-  const img = buildTestImage(dir, { sizeMiB: 40, dataMiB: 1 });
-  const small = card(t, dir, 'small', 16);
-  const ok = card(t, dir, 'ok', 40);
-
-  let r = piinit(['burn', img, ok.dev, '--yes']);
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, /is a loop device, not a card/);
-
-  r = piinit(['burn', img, small.dev, '--yes', '--allow-loop']);
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, /refusing to write \(nothing was written\)/);
-  assert.match(r.stderr, /is too small: 16\.0 MiB \(16777216 bytes\) for an image of 40\.0 MiB/);
-
-  r = piinit(['burn', img, ok.dev, '--allow-loop']);
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, /refusing to write without --yes: stdin is not a terminal/);
-
-  // a card whose file system is mounted
-  const fsFile = join(dir, 'mounted');
-  makeCardFile(fsFile, 48, 0);
-  sh('mke2fs', ['-q', '-F', '-t', 'ext4', fsFile]);
-  const mounted = attachLoop(fsFile);
-  defer(t, () => detachLoop(mounted));
-  const mnt = join(dir, 'mnt');
-  mkdirSync(mnt);
-  sh('mount', [mounted, mnt]);
-  defer(t, () => sh('umount', [mnt]));
-  r = piinit(['burn', img, mounted, '--yes', '--allow-loop']);
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, new RegExp(`has a mounted file system at ${mnt}: unmount it first`));
-
-  for (const c of [small, ok]) assert.equal(head(c.file)[0], 0xa5, `${c.dev} untouched`);
-  assert.equal(head(fsFile, 2048).readUInt16LE(1024 + 56), 0xef53, 'the mounted ext4 is untouched');
 });
 
 /** The whole disk that holds /, found through /sys from the maj:min in mountinfo. */
@@ -137,18 +96,49 @@ function systemDisk(): string {
   return `/dev/${parent ?? name}`;
 }
 
-test('the disk the running system lives on is refused, even with --yes and the allow options', async (t) => {
+test('refused before a byte is written: too small, mounted, the system disk; a loop device without the allow option; no --yes without a terminal', async (t) => {
   const dir = setup(t);
   const img = buildTestImage(dir, { sizeMiB: 40, dataMiB: 1 });
+  const small = card(t, dir, 'small', 16);
+  const ok = card(t, dir, 'ok', 40);
+  // a card whose file system is mounted
+  const fsFile = join(dir, 'mounted');
+  makeCardFile(fsFile, 48, 0);
+  sh('mke2fs', ['-q', '-F', '-t', 'ext4', fsFile]);
+  const mounted = attachLoop(fsFile);
+  defer(t, () => detachLoop(mounted));
+  const mnt = join(dir, 'mnt');
+  mkdirSync(mnt);
+  sh('mount', [mounted, mnt]);
+  defer(t, () => sh('umount', [mnt]));
   const disk = systemDisk();
-  const r = piinit(['burn', img, disk, '--yes', '--allow-loop', '--allow-file']);
+
+  // With --yes and every allow option, the safety checks still refuse all three, and the
+  // command writes nothing at all (not even to the good card given with them).
+  let r = piinit(['burn', img, small.dev, mounted, disk, ok.dev, '--yes', '--allow-loop', '--allow-file']);
   assert.equal(r.status, 2, r.stderr);
-  assert.match(r.stderr, /holds the running system: \/ is mounted from it/);
+  assert.match(r.stderr, /refusing to write \(nothing was written\)/);
+  const block = (dev: string) => r.stderr.split(/\n  (?=\/)/).find((b) => b.startsWith(`${dev}:`)) ?? '';
+  assert.match(block(small.dev), /is too small: 16\.0 MiB \(16777216 bytes\) for an image of 40\.0 MiB/);
+  assert.match(block(mounted), new RegExp(`has a mounted file system at ${mnt}: unmount it first`));
+  assert.match(block(disk), /holds the running system: \/ is mounted from it/);
+  assert.equal(block(ok.dev), '', 'the good card is not refused');
+
+  r = piinit(['burn', img, ok.dev, '--yes']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /is a loop device, not a card/);
+
+  r = piinit(['burn', img, ok.dev, '--allow-loop']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /refusing to write without --yes: stdin is not a terminal/);
+
+  for (const c of [small, ok]) assert.equal(head(c.file)[0], 0xa5, `${c.dev} untouched`);
+  assert.equal(head(fsFile, 2048).readUInt16LE(1024 + 56), 0xef53, 'the mounted ext4 is untouched');
+
   const d = piinit(['devices', '--all', '--json']);
   assert.equal(d.status, 0, d.stderr);
   const list = JSON.parse(d.stdout) as Array<{ path: string; candidate: boolean; reasons: string[] }>;
-  const sys = list.find((x) => x.path === disk);
-  assert.equal(sys?.candidate, false);
+  assert.equal(list.find((x) => x.path === disk)?.candidate, false);
 });
 
 test('Ctrl-C during a burn stops it, says the card is incomplete and leaves sector 0 zero', async (t) => {
@@ -186,4 +176,30 @@ test('Ctrl-C during a burn stops it, says the card is incomplete and leaves sect
   assert.match(stderr, /SIGINT: stopping/);
   assert.match(stdout, /INTERRUPTED: the card is incomplete; its first sector is zero/);
   assert.ok(head(c.file).every((b) => b === 0), 'sector 0 is zero');
+});
+
+test('on a terminal, piinit burn shows the card and writes only after "yes"', async (t) => {
+  const dir = setup(t);
+  const img = buildTestImage(dir, { sizeMiB: 32, dataMiB: 1 });
+  const c = card(t, dir, 'card', 40);
+  // script(1) gives piinit a terminal; what we pipe in is what the user types.
+  const onTty = (answer: string) =>
+    spawnSync('script', ['-qec', `${process.execPath} bin/piinit.js burn ${img} ${c.dev} --allow-loop`, '/dev/null'], {
+      input: `${answer}\n`,
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+  let r = onTty('no');
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stdout, new RegExp(`About to write ${img} \\(32\\.0 MiB\\) to:`));
+  assert.match(r.stdout, new RegExp(`${c.dev}\\s+\\(unknown model\\)\\s+40\\.0 MiB`));
+  assert.match(r.stdout, /Type "yes" to write this card/);
+  assert.match(r.stdout, /not confirmed: nothing was written/);
+  assert.equal(head(c.file)[0], 0xa5, 'nothing written');
+
+  r = onTty('yes');
+  assert.equal(r.status, 0, r.stdout);
+  assert.match(r.stdout, /verifying/); // the progress line
+  assert.match(r.stdout, new RegExp(`${c.dev}: verified\\.`));
+  assert.ok(head(c.file).subarray(510, 512).equals(Buffer.from([0x55, 0xaa])), 'the MBR was written');
 });
