@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { DebianArch } from '../cluster/boards.ts';
 import { type Cluster, COMPONENTS, type ComponentName, type ComponentSpec } from '../cluster/types.ts';
 import { findRelease, type ReleaseEntry, storeBlob, tmpDir, writeEntry } from './cache.ts';
-import { DEFAULT_GITHUB_BASE, DEFAULT_HASHICORP_BASE, NAMING } from './catalog.ts';
+import { DEBIAN_PACKAGE, DEFAULT_GITHUB_BASE, DEFAULT_HASHICORP_BASE, NAMING } from './catalog.ts';
 import type { OnProgress, ProgressEvent } from './download.ts';
 import { UserError } from '../errors.ts';
 import { UnavailableError, VerificationError } from './errors.ts';
@@ -116,6 +116,12 @@ export async function ensureReleases(opts: EnsureOptions): Promise<FetchReport> 
     debianMirror: opts.debianMirror,
     debianKeyring: opts.debianKeyring ?? DEBIAN_KEYRING,
     memo: new Map(),
+    debianPackages: new Set(
+      (opts.components ?? [...COMPONENTS])
+        .map((c) => opts.cluster.components[c])
+        .filter((s) => s.source === 'debian')
+        .map((s) => s.package ?? DEBIAN_PACKAGE[s.name].package),
+    ),
   };
 
   const report: FetchReport = { entries: [], unavailable: [], downloadedBytes: 0, fetched: [] };

@@ -17,6 +17,8 @@ export interface SourceContext {
   /** Debian archive URL; undefined = the host apt mirror. */
   debianMirror?: string;
   debianKeyring: string;
+  /** The Debian package names this run asks for (indexes are parsed once for all of them). */
+  debianPackages?: Set<string>;
   /** Shared within one ensureReleases call: each index is fetched and parsed once. */
   memo: Map<string, Promise<unknown>>;
 }

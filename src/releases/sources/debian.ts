@@ -6,7 +6,6 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createInterface } from 'node:readline';
 import type { DebianArch } from '../../cluster/boards.ts';
 import type { ComponentSpec } from '../../cluster/types.ts';
 import { hostDebianMirror } from '../apt-mirror.ts';
@@ -67,37 +66,47 @@ export interface PackageStanza {
   size: number;
 }
 
-/** Reads a (decompressed) Packages stream into package name → stanzas. */
-async function parsePackages(lines: AsyncIterable<string>): Promise<Map<string, PackageStanza[]>> {
-  const out = new Map<string, PackageStanza[]>();
-  let cur: Record<string, string> = {};
-  const flush = () => {
-    if (cur.Package && cur.Filename && cur.SHA256) {
-      const s: PackageStanza = {
-        package: cur.Package,
-        version: cur.Version ?? '',
-        architecture: cur.Architecture ?? '',
-        filename: cur.Filename,
-        sha256: cur.SHA256.toLowerCase(),
-        size: Number(cur.Size),
-      };
-      const list = out.get(s.package);
-      if (list) list.push(s);
-      else out.set(s.package, [s]);
-    }
-    cur = {};
+/** Parses one Packages stanza, or null when it lacks what a download needs. */
+function parseStanza(text: string): PackageStanza | null {
+  const f: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0 && !/^\s/.test(line)) f[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  if (!f.Package || !f.Filename || !f.SHA256) return null;
+  return {
+    package: f.Package,
+    version: f.Version ?? '',
+    architecture: f.Architecture ?? '',
+    filename: f.Filename,
+    sha256: f.SHA256.toLowerCase(),
+    size: Number(f.Size),
   };
-  for await (const line of lines) {
-    if (line === '') flush();
-    else if (!/^\s/.test(line)) {
-      const i = line.indexOf(':');
-      const k = line.slice(0, i);
-      if (k === 'Package' || k === 'Version' || k === 'Architecture' || k === 'Filename' || k === 'SHA256' || k === 'Size') {
-        cur[k] = line.slice(i + 1).trim();
-      }
+}
+
+/**
+ * Reads a (decompressed) Packages stream into package name → stanzas, keeping only the
+ * packages in `wanted`. An index has ~60 000 stanzas and we need a handful, so the whole
+ * index is searched as one Buffer for "Package: <name>" lines (much faster in Node than
+ * splitting ~45 MB of text into strings).
+ */
+export async function parsePackages(input: AsyncIterable<Buffer | string>, wanted: Set<string>): Promise<Map<string, PackageStanza[]>> {
+  const chunks: Buffer[] = [];
+  for await (const c of input) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+  const all = Buffer.concat(chunks);
+  const out = new Map<string, PackageStanza[]>();
+  for (const name of wanted) {
+    const needle = Buffer.from(`Package: ${name}\n`);
+    for (let i = all.indexOf(needle); i >= 0; i = all.indexOf(needle, i + 1)) {
+      if (i > 0 && all[i - 1] !== 0x0a) continue; // "Package: x" inside another field
+      const end = all.indexOf('\n\n', i);
+      const st = parseStanza(all.toString('utf8', i, end < 0 ? all.length : end));
+      if (!st) continue;
+      const list = out.get(st.package);
+      if (list) list.push(st);
+      else out.set(st.package, [st]);
     }
   }
-  flush();
   return out;
 }
 
@@ -127,8 +136,14 @@ async function release(ctx: SourceContext, mirror: string, suite: string): Promi
   });
 }
 
-async function packagesIndex(ctx: SourceContext, mirror: string, suite: string, arch: DebianArch): Promise<Map<string, PackageStanza[]>> {
-  return memo(ctx, `packages ${mirror} ${suite} ${arch}`, async () => {
+async function packagesIndex(
+  ctx: SourceContext,
+  mirror: string,
+  suite: string,
+  arch: DebianArch,
+  wanted: Set<string>,
+): Promise<Map<string, PackageStanza[]>> {
+  return memo(ctx, `packages ${mirror} ${suite} ${arch} ${[...wanted].sort().join(' ')}`, async () => {
     const rel = await release(ctx, mirror, suite);
     if (!rel.architectures.includes(arch)) {
       throw new UnavailableError(
@@ -160,7 +175,7 @@ async function packagesIndex(ctx: SourceContext, mirror: string, suite: string, 
     const { stream, done } = decompressor(name);
     const text = new PassThrough();
     const piping = pipeline(createReadStream(blob), stream, text);
-    const [parsed] = await Promise.all([parsePackages(createInterface({ input: text, crlfDelay: Infinity })), piping, done]);
+    const [parsed] = await Promise.all([parsePackages(text, wanted), piping, done]);
     return parsed;
   });
 }
@@ -170,7 +185,9 @@ export async function fetchDebian(ctx: SourceContext, spec: ComponentSpec, arch:
   const suite = spec.suite;
   if (!suite) throw new UnavailableError(`${spec.name}: source "debian" needs a suite (e.g. bookworm)`);
   const pkg = spec.package ?? DEBIAN_PACKAGE[spec.name].package;
-  const index = await packagesIndex(ctx, mirror, suite, arch);
+  // Every Debian package this run needs, so the index is read once for all of them.
+  const wanted = new Set([...(ctx.debianPackages ?? []), pkg]);
+  const index = await packagesIndex(ctx, mirror, suite, arch, wanted);
   const all = (index.get(pkg) ?? []).filter((s) => s.architecture === arch || s.architecture === 'all');
   if (all.length === 0) throw new UnavailableError(`Debian ${suite} has no package ${pkg} for ${arch}`);
   const match = all.filter((s) => debianVersionMatches(spec.version, s.version));
