@@ -5,6 +5,7 @@ import { BOARD_INFO, BOARDS, type Board } from './boards.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { COMPONENTS } from './types.ts';
 import { formatIPv4, hostAddressProblem, normalizeMac, parseCidr, parseIPv4, type Cidr } from './net.ts';
+import { SOURCES } from './schema.ts';
 import type { YamlFile } from './yamlfile.ts';
 
 export const DEFAULT_SOURCE: Record<(typeof COMPONENTS)[number], string> = {
@@ -41,6 +42,7 @@ export function checkCluster(f: YamlFile): Diagnostic[] {
   const addrs = new Map<number, number>();
   let servers = 0;
   let monitors = 0;
+  let unknownRole = false; // then the counts below would mislead
   nodes.forEach((n, i) => {
     if (!isObj(n)) return;
     const at = (k: string) => ['nodes', i, k];
@@ -56,6 +58,7 @@ export function checkCluster(f: YamlFile): Diagnostic[] {
       else macs.set(mac, i);
     }
     const role = n.role;
+    if (!['server', 'client', 'monitor'].includes(role as string)) unknownRole = true;
     if (role === 'server') servers++;
     if (role === 'monitor') monitors++;
     const board = typeof n.board === 'string' && (BOARDS as readonly string[]).includes(n.board) ? (n.board as Board) : null;
@@ -97,7 +100,7 @@ export function checkCluster(f: YamlFile): Diagnostic[] {
     }
   });
 
-  if (Array.isArray(root.nodes) && root.nodes.length > 0) {
+  if (Array.isArray(root.nodes) && root.nodes.length > 0 && !unknownRole) {
     const consul = isObj(root.consul) ? root.consul : {};
     const allowEven = consul.allow_even_servers === true;
     // Messages about the node list as a whole point at the "nodes:" key.
@@ -129,7 +132,8 @@ export function checkCluster(f: YamlFile): Diagnostic[] {
   for (const name of COMPONENTS) {
     const c = components[name];
     if (!isObj(c)) continue;
-    const source = typeof c.source === 'string' ? c.source : DEFAULT_SOURCE[name];
+    const source = c.source === undefined ? DEFAULT_SOURCE[name] : c.source;
+    if (typeof source !== 'string' || !(SOURCES as readonly string[]).includes(source)) continue; // the schema says so
     const at = (k: string) => ['components', name, k];
     if (source !== 'debian') {
       for (const k of ['suite', 'package']) {

@@ -37,12 +37,18 @@ const dnsDomain = z.string().superRefine((v, ctx) => {
   }
 });
 
+/** "192.168.1.5/24" where a plain address belongs. */
+const withPrefix = (v: string) => {
+  const m = /^(.+)\/\d{1,2}$/.exec(v);
+  return m && isIPv4(m[1]!) ? ` (write it without the prefix length: ${m[1]}; the network comes from network.cidr)` : '';
+};
+
 const ipv4 = z.string().superRefine((v, ctx) => {
-  if (!isIPv4(v)) fail(ctx, `"${v}" is not an IPv4 address`);
+  if (!isIPv4(v)) fail(ctx, `"${v}" is not an IPv4 address${withPrefix(v)}`);
 });
 
 const ipv4OrDhcp = z.string().superRefine((v, ctx) => {
-  if (v !== 'dhcp' && !isIPv4(v)) fail(ctx, `"${v}" is not an IPv4 address or "dhcp"`);
+  if (v !== 'dhcp' && !isIPv4(v)) fail(ctx, `"${v}" is not an IPv4 address or "dhcp"${withPrefix(v)}`);
 });
 
 const cidr = z.string().superRefine((v, ctx) => {

@@ -21,8 +21,12 @@ export class YamlFile {
       [this.doc.errors, 'error'],
       [this.doc.warnings, 'warning'],
     ] as const) {
+      const seenLines = new Set<number>();
       for (const e of list) {
         const { line, col } = this.lines.linePos(e.pos[0]);
+        // One broken line often yields several parser errors; the first says it best.
+        if (seenLines.has(line)) continue;
+        seenLines.add(line);
         this.syntax.push({ file, line, column: col, path: '', severity, message: yamlMessage(e.message) });
       }
     }
@@ -123,10 +127,14 @@ export class YamlFile {
         const expected = issue.expected === 'object' ? 'a mapping (key: value lines)' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`;
         let msg = `expected ${expected}, got ${kindOf(value)}`;
         if (issue.expected === 'string' && typeof value === 'number') msg += ' (put it in quotes)';
+        if (issue.expected === 'array' && typeof value === 'string') msg += ' (write it as a list: one "- item" per line)';
         return msg;
       }
-      case 'invalid_value':
-        return `${JSON.stringify(value)} is not one of: ${issue.values.map((v) => String(v)).join(', ')}`;
+      case 'invalid_value': {
+        const options = issue.values.map((v) => String(v));
+        const hint = typeof value === 'string' ? didYouMean(value, options) : undefined;
+        return `${JSON.stringify(value)} is not one of: ${options.join(', ')}${hint ? ` (did you mean "${hint}"?)` : ''}`;
+      }
       case 'too_small':
         if (issue.origin === 'array') return `needs at least ${issue.minimum} ${Number(issue.minimum) === 1 ? 'entry' : 'entries'}`;
         if (issue.origin === 'string') return 'must not be empty';
@@ -154,30 +162,35 @@ function yamlMessage(m: string): string {
   return m.replace(/ at line \d+, column \d+:?[\s\S]*$/, '').trim();
 }
 
-export function levenshtein(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+/** Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
     }
   }
-  return prev[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
-/** The closest known name, if it is close enough to be a typo. */
+/** The closest known name, if it is close enough to be a typo. Short names only match when
+ *  they differ in case or separators ("pi9" is not a typo of "pi1"). */
 export function didYouMean(input: string, known: readonly string[]): string | undefined {
+  const norm = (x: string) => x.toLowerCase().replaceAll('-', '_');
   let best: string | undefined;
   let bestD = Infinity;
   for (const k of known) {
-    const d = levenshtein(input.toLowerCase().replaceAll('-', '_'), k);
+    const d = editDistance(norm(input), norm(k));
     if (d < bestD) {
       bestD = d;
       best = k;
     }
   }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
+  if (best === undefined) return undefined;
+  const allowed = best.length < 4 ? 0 : best.length < 8 ? 1 : 2;
+  return bestD <= allowed ? best : undefined;
 }

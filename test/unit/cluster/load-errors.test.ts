@@ -35,6 +35,42 @@ const cases: { name: string; yaml: string; secretsText?: string; expect: string[
     expect: ['cluster.yaml:11:11: error: Nested mappings are not allowed in compact mappings'],
   },
   {
+    name: 'tab indentation: one message per broken line',
+    yaml: editLine(11, '\trole: server'),
+    expect: [
+      'cluster.yaml:11:1: error: Tabs are not allowed as indentation',
+      'cluster.yaml:12:12: error: Nested mappings are not allowed in compact mappings',
+      'cluster.yaml:14:1: error: All mapping items must start at the same column',
+      'cluster.yaml:15:1: error: A block sequence may not be used as an implicit map key',
+    ],
+  },
+  {
+    name: 'wrong case in an enum, and no misleading server count',
+    yaml: editLine(11, '    role: Server'),
+    expect: ['cluster.yaml:11:11: error: nodes[0].role: "Server" is not one of: server, client, monitor (did you mean "server"?)'],
+  },
+  {
+    name: 'misspelt source, and no follow-on error',
+    yaml: editLine(36, '  consul: { version: 1.8.7, source: debain, suite: bullseye }'),
+    expect: [
+      'cluster.yaml:36:37: error: components.consul.source: "debain" is not one of: hashicorp, github, debian, mirror (did you mean "debian"?)',
+    ],
+  },
+  {
+    name: 'a string where a list belongs',
+    yaml: editLine(43, '  authorized_keys: ssh-ed25519 AAAAC3Nz x'),
+    expect: [
+      'cluster.yaml:43:20: error: ssh.authorized_keys: expected a list, got the text "ssh-ed25519 AAAAC3Nz x" (write it as a list: one "- item" per line)',
+    ],
+  },
+  {
+    name: 'address with a prefix length',
+    yaml: editLine(14, '    address: 192.168.1.11/24'),
+    expect: [
+      'cluster.yaml:14:14: error: nodes[0].address: "192.168.1.11/24" is not an IPv4 address or "dhcp" (write it without the prefix length: 192.168.1.11; the network comes from network.cidr)',
+    ],
+  },
+  {
     name: 'duplicate key',
     yaml: editLine(3, 'domain: consul\nname: x'),
     expect: ['cluster.yaml:4:1: error: Map keys must be unique'],
