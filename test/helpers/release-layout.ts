@@ -31,6 +31,16 @@ export async function detachedSign(data: Buffer, key: TestKey): Promise<Buffer> 
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+// Zipping Consul takes seconds: the same binary (often used for several arches) is zipped once.
+const zips = new WeakMap<Buffer, Map<string, Buffer>>();
+function zipOf(name: string, bin: Buffer): Buffer {
+  let byName = zips.get(bin);
+  if (!byName) zips.set(bin, (byName = new Map()));
+  let zip = byName.get(name);
+  if (!zip) byName.set(name, (zip = makeZip([{ name, data: bin }])));
+  return zip;
+}
+
 /** HashiCorp's layout under /<name>/<version>/. `builds` maps HashiCorp arch names (amd64, arm64, arm) to the binary. */
 export async function hashicorpLayout(
   name: string,
@@ -51,7 +61,7 @@ export async function hashicorpLayout(
   };
   for (const [arch, bin] of Object.entries(builds)) {
     const filename = `${name}_${version}_linux_${arch}.zip`;
-    const zip = makeZip([{ name, data: bin }]);
+    const zip = zipOf(name, bin);
     files.set(`${dir}/${filename}`, zip);
     sums.push(`${sha256(zip)}  ${filename}`);
     index.builds.push({ name, version, os: 'linux', arch, filename, url: `https://releases.hashicorp.com${dir}/${filename}` });
