@@ -30,6 +30,7 @@ function printReport(r: BuildResult): void {
   for (const p of r.packages) console.log(`${p.file.padEnd(width)}  ${size(p.size).padStart(9)}`);
   console.log(`\n${r.packages.length} packages in ${r.outDir} (arches: ${r.arches.join(', ')}; config version ${r.configVersion}, SOURCE_DATE_EPOCH=${r.epoch})`);
   for (const [role, pkg] of Object.entries(r.rolePackages)) console.log(`  ${role}: install ${pkg}`);
+  if (r.replaced.length) console.log(`removed older builds: ${r.replaced.join(', ')}`);
 }
 
 export function register(program: Command): void {

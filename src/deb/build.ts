@@ -1,7 +1,7 @@
 // `piinit packages`: render every role, find the verified binaries in the release cache,
 // define the packages and write them. All I/O of the packaging step happens here.
 import { createHash, randomBytes } from 'node:crypto';
-import { access, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { access, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type DebianArch, ROLES, type Role } from '../cluster/boards.ts';
 import type { Cluster, ComponentName } from '../cluster/types.ts';
@@ -12,7 +12,7 @@ import { type FileTree, isSymlink } from '../render/filetree.ts';
 import { componentsOf, renderRole } from '../render/index.ts';
 import { elfMatchesArch, readElf } from './elf.ts';
 import type { Compression, DebPackage } from './model.ts';
-import { type BinaryInput, definePackages } from './packages.ts';
+import { type BinaryInput, definePackages, type PackageSet } from './packages.ts';
 import { writeDeb } from './writer.ts';
 
 export interface BuildOptions {
@@ -45,6 +45,8 @@ export interface BuildResult {
   /** Role → the package that pulls in everything for that role. */
   rolePackages: Partial<Record<Role, string>>;
   packages: BuiltPackage[];
+  /** Older builds of the same packages that were removed from the output directory. */
+  replaced: string[];
 }
 
 export function rolesOf(cluster: Cluster): Role[] {
@@ -138,7 +140,14 @@ async function prepareOutDir(outDir: string): Promise<void> {
   }
 }
 
-export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
+export interface PreparedPackages {
+  epoch: number;
+  arches: DebianArch[];
+  set: PackageSet;
+}
+
+/** Everything up to the writing: render, find and check the binaries, define the packages. */
+export async function preparePackages(opts: Omit<BuildOptions, 'outDir' | 'onPackage' | 'compression'>): Promise<PreparedPackages> {
   const { cluster } = opts;
   const arches = [...new Set(opts.arches ?? [...new Set(cluster.nodes.map((n) => n.arch))])].sort();
   if (arches.length === 0) throw new UserError('no architectures to build for (the cluster has no nodes)');
@@ -146,14 +155,17 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
   const trees = new Map<Role, FileTree>(roles.map((r) => [r, renderRole(cluster, r)]));
   const components = [...new Set(roles.flatMap((r) => componentsOf(r)))].sort();
   const epoch = opts.epoch ?? (await resolveEpoch(cluster));
-
-  await prepareOutDir(opts.outDir);
   await access(opts.cacheDir).catch(() => {
     throw new UserError(`release cache ${opts.cacheDir} does not exist: run \`piinit fetch\` first`);
   });
   const binaries = await binaryInputs(cluster, opts.cacheDir, arches, components);
   const set = definePackages({ cluster, roleTrees: trees, binaries, epoch, digest: treeDigest(cluster.name, trees) });
+  return { epoch, arches, set };
+}
 
+export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
+  await prepareOutDir(opts.outDir);
+  const { epoch, arches, set } = await preparePackages(opts);
   const all: [DebPackage, 'config' | 'binary'][] = [
     ...set.config.map((p) => [p, 'config'] as [DebPackage, 'config']),
     ...set.binary.map((p) => [p, 'binary'] as [DebPackage, 'binary']),
@@ -165,12 +177,29 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
     packages.push(built);
     opts.onPackage?.(built, i + 1, all.length);
   }
+  const replaced = await removeSuperseded(opts.outDir, packages);
   return {
     outDir: opts.outDir,
     epoch,
+    replaced,
     configVersion: set.configVersion,
     arches,
     rolePackages: Object.fromEntries(set.rolePackage),
     packages,
   };
+}
+
+/** Removes other versions of the packages just built (name_*_arch.deb), so the output
+ *  directory holds one consistent set for `piinit image`. Other files are left alone. */
+async function removeSuperseded(outDir: string, built: BuiltPackage[]): Promise<string[]> {
+  const current = new Set(built.map((p) => p.file));
+  const keys = new Set(built.map((p) => `${p.name}\0${p.arch}`));
+  const removed: string[] = [];
+  for (const f of (await readdir(outDir)).sort()) {
+    const m = /^([^_]+)_[^_]+_([^_]+)\.deb$/.exec(f);
+    if (!m || current.has(f) || !keys.has(`${m[1]}\0${m[2]}`)) continue;
+    await unlink(join(outDir, f));
+    removed.push(f);
+  }
+  return removed;
 }

@@ -14,6 +14,7 @@ import type { DebianArch, Role } from '../cluster/boards.ts';
 import type { Cluster, ComponentName } from '../cluster/types.ts';
 import { type FileTree, isSymlink } from '../render/filetree.ts';
 import type { DebEntry, DebPackage } from './model.ts';
+import { inferDepends } from './depends.ts';
 import { type Part, partOf } from './split.ts';
 
 export const MAINTAINER = 'piinit <packages@piinit.dev>';
@@ -299,6 +300,7 @@ export function definePackages(input: PackageSetInput): PackageSet {
     const depends: string[] = [];
     const component = g.part === 'users' || g.part === 'base' ? null : g.part;
     if (component) depends.push(BINARY_PACKAGE[component]);
+    depends.push(...inferDepends(files));
     // Packages of the same daemon with other variants ship the same paths.
     const conflicts = sorted
       .filter((o) => o !== g && o.part === g.part && o.part !== 'role')

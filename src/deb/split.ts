@@ -12,8 +12,10 @@ const COMPONENT_TOKENS: [ComponentName, RegExp][] = [
   ['prometheus', /^prometheus(?:[.@-]|$)/],
 ];
 
+/** consul.service, consul-acl.conf, piinit-consul-acl.service → consul. */
 function componentOfName(name: string): ComponentName | null {
-  for (const [c, re] of COMPONENT_TOKENS) if (re.test(name)) return c;
+  const n = name.replace(/^piinit-/, '');
+  for (const [c, re] of COMPONENT_TOKENS) if (re.test(n)) return c;
   return null;
 }
 
@@ -37,7 +39,9 @@ export function partOf(path: string): Part {
   // /etc/systemd/system/multi-user.target.wants/consul.service, /usr/lib/tmpfiles.d/consul.conf
   const unit = /^\/(?:usr\/lib|etc)\/systemd\/system\/(?:[^/]+\.(?:wants|requires)\/)?([^/]+)/.exec(path)?.[1];
   const tmpfiles = /^\/usr\/lib\/tmpfiles\.d\/([^/]+)$/.exec(path)?.[1];
-  const name = unit ?? tmpfiles;
+  // piinit's own helpers for a daemon: /usr/libexec/piinit/consul-acl-bootstrap, /etc/piinit/consul-acl-bootstrap.env
+  const helper = /^\/(?:usr\/libexec|usr\/lib|etc)\/piinit\/([^/]+)$/.exec(path)?.[1];
+  const name = unit ?? tmpfiles ?? helper;
   if (name) return componentOfName(name) ?? 'base';
   return 'base';
 }

@@ -30,3 +30,12 @@ test('system files that merely mention a daemon stay in the base package', () =>
   assert.equal(partOf('/etc/dnsmasq.d/consul'), 'base');
   assert.equal(partOf('/etc/systemd/system/consul.service.d/override.conf'), 'consul');
 });
+
+test("piinit's helpers for a daemon go with that daemon", () => {
+  assert.equal(partOf('/usr/lib/systemd/system/piinit-consul-acl.service'), 'consul');
+  assert.equal(partOf('/etc/systemd/system/multi-user.target.wants/piinit-nomad-acl.service'), 'nomad');
+  assert.equal(partOf('/usr/libexec/piinit/consul-acl-bootstrap'), 'consul');
+  assert.equal(partOf('/etc/piinit/nomad-acl-bootstrap.env'), 'nomad');
+  assert.equal(partOf('/usr/lib/piinit/hostname-from-mac'), 'base');
+  assert.equal(partOf('/usr/lib/tmpfiles.d/piinit-admin.conf'), 'base');
+});

@@ -1,0 +1,112 @@
+// The fixture cluster's packages for amd64, checked by the real tools: dpkg-deb, lintian,
+// and dpkg -i into a fresh Debian bookworm root (mmdebstrap, cached), after which the
+// users exist, the secrets belong to them, systemd-analyze verify passes for the units,
+// the presets enable the services and Consul accepts its configuration.
+import assert from 'node:assert/strict';
+import { lstat, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, type TestContext, test } from 'node:test';
+import type { Role } from '../../../src/cluster/boards.ts';
+import { type BuildResult, buildPackages } from '../../../src/deb/build.ts';
+import { debianRoot, inRoot } from '../../helpers/debian-root.ts';
+import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
+import { seedHostAmd64 } from './seed-cache.ts';
+import { assertLintianClean, installInto, ROOT_INCLUDE, roleDebs, run } from './tools.ts';
+
+const cluster = fixtureCluster({ wifi: { ssid: 'home', country: 'DE', psk: 'ab'.repeat(32) } });
+// A worker on amd64 too, so the package set is the one an amd64 image needs.
+cluster.nodes.push({ ...cluster.nodes[4]!, name: 'worker2', board: 'amd64', arch: 'amd64', mac: 'dc:a6:32:00:00:06' });
+
+let built: BuildResult;
+let dir: string;
+after(() => rm(dir, { recursive: true, force: true }));
+
+test('build every package for amd64, inspect them with dpkg-deb, lint them', async () => {
+  dir = await mkdtemp(join(tmpdir(), 'piinit-deb-amd64-'));
+  await seedHostAmd64(join(dir, 'cache'), cluster.components);
+  built = await buildPackages({
+    cluster,
+    arches: ['amd64'],
+    outDir: join(dir, 'out'),
+    cacheDir: join(dir, 'cache'),
+    epoch: 1764000000,
+    compression: { kind: 'gzip', level: 1 },
+  });
+  for (const p of built.packages) {
+    const info = await run('dpkg-deb', ['--info', p.path]);
+    assert.equal(info.status, 0, info.out);
+    assert.match(info.stdout, new RegExp(`^ Package: ${p.name}$`, 'm'));
+    assert.match(info.stdout, new RegExp(`^ Architecture: ${p.arch}$`, 'm'));
+    assert.match(info.stdout, /^ Installed-Size: \d+$/m);
+    const contents = await run('dpkg-deb', ['--contents', p.path]);
+    assert.equal(contents.status, 0, contents.out);
+    if (p.kind === 'binary') assert.doesNotMatch(contents.stdout, /\.\/etc\//, `${p.name} ships /etc`);
+  }
+  const consulServer = built.packages.find((p) => p.name === 'piinit-homelab-consul-server')!;
+  const listing = (await run('dpkg-deb', ['--contents', consulServer.path])).stdout;
+  assert.match(listing, /^-rw-r----- root\/consul .* \.\/etc\/consul\.d\/encrypt\.json$/m);
+  const conffiles = (await run('dpkg-deb', ['--info', consulServer.path, 'conffiles'])).stdout;
+  assert.match(conffiles, /^\/etc\/consul\.d\/encrypt\.json$/m);
+  const base = built.packages.find((p) => p.name === 'piinit-homelab-base')!;
+  assert.match((await run('dpkg-deb', ['--contents', base.path])).stdout, /^-rw------- root\/root .* \.\/etc\/wpa_supplicant\//m);
+
+  // lintian: every config package and the Consul and Nomad binary packages (the large
+  // Prometheus binaries add minutes and nothing new to check).
+  await assertLintianClean(built.packages.filter((p) => p.kind === 'config' || p.name === 'piinit-consul' || p.name === 'piinit-nomad').map((p) => p.path));
+});
+
+async function installAndCheck(t: TestContext, role: Role): Promise<string> {
+  assert.ok(built, 'the build test ran first');
+  const root = await debianRoot(t, { arch: 'amd64', include: ROOT_INCLUDE });
+  await installInto(root, roleDebs(built, role, 'amd64'));
+
+  // Users exist (made by the users package's postinst) and sysusers agrees.
+  for (const user of ['consul', 'node_exporter', ...(role === 'monitor' ? ['prometheus'] : [])]) {
+    const r = await inRoot(root, ['getent', 'passwd', user]);
+    assert.equal(r.status, 0, `${user} missing: ${r.out}`);
+  }
+  const sysusers = await run('systemd-sysusers', [`--root=${root}`]);
+  assert.equal(sysusers.status, 0, sysusers.out);
+
+  // The secret was unpacked with the daemon's group, owner-only.
+  const groupLine = (await inRoot(root, ['getent', 'group', 'consul'])).out;
+  const gid = Number(groupLine.split(':')[2]);
+  const st = await stat(join(root, 'etc/consul.d/encrypt.json'));
+  assert.equal(st.mode & 0o777, 0o640);
+  assert.equal(st.uid, 0);
+  assert.equal(st.gid, gid);
+
+  // dpkg's own record of the files matches (md5sums, conffiles).
+  const verify = await inRoot(root, ['dpkg', '--verify']);
+  assert.equal(verify.out.trim(), '', verify.out);
+
+  // Units verify; presets enable the services.
+  const units = ['consul.service', 'nomad.service', 'node_exporter.service', ...(role === 'monitor' ? ['prometheus.service'] : [])];
+  const analyze = await run('systemd-analyze', ['verify', '--man=no', `--root=${root}`, ...units.map((u) => `/usr/lib/systemd/system/${u}`)], { cwd: root });
+  assert.equal(analyze.status, 0, analyze.out);
+  const preset = await run('systemctl', [`--root=${root}`, 'preset-all']);
+  assert.equal(preset.status, 0, preset.out);
+  for (const u of units) {
+    assert.ok((await lstat(join(root, 'etc/systemd/system/multi-user.target.wants', u))).isSymbolicLink(), `${u} not enabled`);
+  }
+
+  // Consul accepts the configuration from the package, and the packaged binary runs.
+  const validate = await run('/usr/local/bin/consul', ['validate', join(root, 'etc/consul.d')]);
+  assert.equal(validate.status, 0, validate.out);
+  const version = await inRoot(root, ['consul', 'version']);
+  assert.match(version.out, /Consul v1\.8\.7/);
+  return root;
+}
+
+test('dpkg -i the server role into a fresh bookworm root', async (t) => {
+  await installAndCheck(t, 'server');
+});
+
+test('dpkg -i the monitor role: Prometheus config passes promtool', async (t) => {
+  const root = await installAndCheck(t, 'monitor');
+  const yml = join(root, 'etc/prometheus/prometheus.yml');
+  assert.ok((await readFile(yml, 'utf8')).length > 0);
+  const check = await run('/usr/local/bin/promtool', ['check', 'config', '--syntax-only', yml]);
+  assert.equal(check.status, 0, check.out);
+});
