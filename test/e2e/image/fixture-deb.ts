@@ -1,7 +1,7 @@
 // A small .deb built with dpkg-deb, standing in for the cluster's packages in boot tests: it
 // puts a file under /opt/consul (which must land on the data partition) and a unit that
 // prints what it finds on the console.
-import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -9,6 +9,7 @@ export const PROBE_MARKER = 'PIINIT-PROBE';
 
 export async function buildProbeDeb(dir: string, arch: string): Promise<string> {
   const root = join(dir, `probe-${arch}`);
+  await rm(root, { recursive: true, force: true });
   await mkdir(join(root, 'DEBIAN'), { recursive: true });
   await mkdir(join(root, 'opt/consul'), { recursive: true });
   await mkdir(join(root, 'usr/lib/piinit-probe'), { recursive: true });
