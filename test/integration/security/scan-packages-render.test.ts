@@ -1,29 +1,34 @@
 // The leak scan over what users actually handle: the .deb packages `piinit packages` builds
-// (owners and modes as dpkg will install them) and `piinit render`'s terminal output and
-// written files, for a cluster with TLS and ACLs on.
+// (owners and modes as dpkg will install them), a Debian root with them installed, and
+// `piinit render`'s terminal output and written files, for a cluster with TLS and ACLs on.
 import assert from 'node:assert/strict';
 import { Command } from '@commander-js/extra-typings';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { init } from '../../../src/cli/init.ts';
 import { register as registerRender } from '../../../src/cli/render.ts';
 import { loadCluster } from '../../../src/cluster/load.ts';
 import { generateSecrets } from '../../../src/cluster/secrets.ts';
-import { buildPackages } from '../../../src/deb/build.ts';
+import { type BuildResult, buildPackages } from '../../../src/deb/build.ts';
+import { debianRoot } from '../../helpers/debian-root.ts';
+import { installInto, ROOT_INCLUDE, roleDebs } from '../deb/tools.ts';
 import { formatFindings, scanDeb, scanDirectory, scanText } from '../../../src/security/scan.ts';
 import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
 import { seedHostAmd64 } from '../deb/seed-cache.ts';
 
-test('no .deb of any role exposes a secret to other users', { timeout: 300_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'piinit-scan-debs-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const cluster = fixtureCluster({ security: { tls: true, acl: true } });
-  cluster.nodes = cluster.nodes.map((n) => ({ ...n, board: 'amd64', arch: 'amd64' }));
-  cluster.secrets = generateSecrets(cluster);
+const cluster = fixtureCluster({ security: { tls: true, acl: true } });
+cluster.nodes = cluster.nodes.map((n) => ({ ...n, board: 'amd64', arch: 'amd64' }));
+cluster.secrets = generateSecrets(cluster);
+let dir: string;
+let built: BuildResult;
+after(() => rm(dir, { recursive: true, force: true }));
+
+test('no .deb of any role exposes a secret to other users', { timeout: 300_000 }, async () => {
+  dir = await mkdtemp(join(tmpdir(), 'piinit-scan-debs-'));
   await seedHostAmd64(join(dir, 'cache'), cluster.components);
-  const built = await buildPackages({
+  built = await buildPackages({
     cluster,
     arches: ['amd64'],
     outDir: join(dir, 'out'),
@@ -40,6 +45,19 @@ test('no .deb of any role exposes a secret to other users', { timeout: 300_000 }
   // The scan met the secrets it looks for: gossip keys, tokens, TLS keys, the ACL bootstrap env.
   for (const f of ['/etc/consul.d/encrypt.json', '/etc/consul.d/acl.json', '/etc/consul.d/tls/server-key.pem', '/etc/piinit/consul-acl-bootstrap.env']) {
     assert.ok(seen.includes(f), `${f} was scanned (seen: ${[...new Set(seen)].join(' ')})`);
+  }
+});
+
+test('a Debian root with the server and monitor packages installed (what an image carries) exposes no secret', { timeout: 600_000 }, async (t) => {
+  assert.ok(built, 'the packages were built');
+  for (const role of ['server', 'monitor'] as const) {
+    const root = await debianRoot(t, { arch: 'amd64', include: ROOT_INCLUDE });
+    await installInto(root, roleDebs(built, role, 'amd64'));
+    const seen: string[] = [];
+    // Owners resolved through the root's own passwd/group: the daemon users dpkg created.
+    const findings = await scanDirectory(root, cluster.secrets, { accounts: 'tree', seen, where: `${role} root` });
+    assert.equal(formatFindings(findings), '', role);
+    assert.ok(seen.includes('/etc/consul.d/encrypt.json'), `${role}: the scan met the Consul gossip key`);
   }
 });
 
