@@ -57,27 +57,45 @@ export default async function (): Promise<void> {
     const mapped = map.mappedBlocksCount * map.blockSize;
     const bmap = `${img}.bmap`;
     writeFileSync(bmap, renderBmapXml(map));
+    // The card's backing file is written in full first: otherwise whichever tool runs first
+    // also pays for the file system allocating the backing file's blocks.
     const cardFile = join(dir, 'card');
-    closeSync(openSync(cardFile, 'w'));
-    truncateSync(cardFile, (IMAGE_MIB + 64) * MiB);
+    sh('dd', ['if=/dev/zero', `of=${cardFile}`, 'bs=4M', `count=${(IMAGE_MIB + 64) / 4}`, 'conv=fsync', 'status=none']);
     dev = sh('losetup', ['-f', '--show', cardFile]).trim();
     const size = (IMAGE_MIB + 64) * MiB;
     execFileSync('sh', ['-c', 'cat "$1" > /dev/null', 'sh', img]); // warm the page cache once, the same for every tool
 
-    const ours = await timed(async () =>
-      burn({ source: await openSource(img), targets: [{ path: dev!, kind: 'block', size }], verify: false }),
-    );
-    const oursReport = ours.value[0]!;
-    if (oursReport.status !== 'written') throw new Error(`piinit burn failed: ${oursReport.error}`);
-    const oursVerified = await timed(async () =>
-      burn({ source: await openSource(img), targets: [{ path: dev!, kind: 'block', size }] }),
-    );
-    const v = oursVerified.value[0]!;
-    if (v.status !== 'verified') throw new Error(`piinit burn (verify) failed: ${v.error}`);
-
-    const dd = await timed(() => sh('dd', [`if=${img}`, `of=${dev}`, 'bs=4M', 'conv=fsync', 'status=none']));
+    // Two rounds, best time of each: this machine is shared, single runs vary a lot.
     const hasBmaptool = spawnSync('bmaptool', ['--version']).status === 0;
-    const bmaptool = hasBmaptool ? await timed(() => sh('bmaptool', ['-q', 'copy', '--bmap', bmap, img, dev!])) : null;
+    const best = { ours: Infinity, oursVerified: Infinity, dd: Infinity, bmaptool: Infinity };
+    let oursReport: Awaited<ReturnType<typeof burn>>[number] | undefined;
+    let v: Awaited<ReturnType<typeof burn>>[number] | undefined;
+    for (let round = 0; round < 2; round++) {
+      const ours = await timed(async () =>
+        burn({ source: await openSource(img), targets: [{ path: dev!, kind: 'block', size }], verify: false }),
+      );
+      oursReport = ours.value[0]!;
+      if (oursReport.status !== 'written') throw new Error(`piinit burn failed: ${oursReport.error}`);
+      best.ours = Math.min(best.ours, ours.seconds);
+      if (hasBmaptool) {
+        const b = await timed(() => sh('bmaptool', ['-q', 'copy', '--bmap', bmap, img, dev!]));
+        best.bmaptool = Math.min(best.bmaptool, b.seconds);
+      }
+      const verified = await timed(async () =>
+        burn({ source: await openSource(img), targets: [{ path: dev!, kind: 'block', size }] }),
+      );
+      v = verified.value[0]!;
+      if (v.status !== 'verified') throw new Error(`piinit burn (verify) failed: ${v.error}`);
+      best.oursVerified = Math.min(best.oursVerified, verified.seconds);
+      const dd = await timed(() => sh('dd', [`if=${img}`, `of=${dev}`, 'bs=4M', 'conv=fsync', 'status=none']));
+      best.dd = Math.min(best.dd, dd.seconds);
+    }
+    const ours = { seconds: best.ours };
+    const oursVerified = { seconds: best.oursVerified };
+    const dd = { seconds: best.dd };
+    const bmaptool = hasBmaptool ? { seconds: best.bmaptool } : null;
+    oursReport = oursReport!;
+    v = v!;
 
     const rows: Array<[string, number, number]> = [
       ['piinit burn (write only)', oursReport.bytesWritten, ours.seconds],
