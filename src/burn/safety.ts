@@ -179,6 +179,7 @@ function inUseReasons(d: LsblkDevice, snap: SystemSnapshot): string[] {
     bySource.set(m.source, [...(bySource.get(m.source) ?? []), m]);
   }
   const seen = new Set<string>();
+  let seenHolder = false;
   for (const n of descendants(d)) {
     const p = devPath(n);
     const k = `/dev/${n.kname ?? n.name}`;
@@ -193,6 +194,11 @@ function inUseReasons(d: LsblkDevice, snap: SystemSnapshot): string[] {
     const listed = others.length > 4 ? `${others.slice(0, 4).join(', ')} and ${others.length - 4} more` : others.join(', ');
     if (others.length) reasons.push(`has a mounted file system${via} at ${listed}: unmount it first`);
     if (swaps.has(p) || swaps.has(k) || mountpointsOf(n).includes('[SWAP]')) reasons.push(`is in use as swap${via}: swapoff it first`);
+    if (n !== d && n.type !== 'part' && !seenHolder) {
+      // An active LVM volume, dm-crypt mapping or RAID array holds the device even when nothing is mounted.
+      seenHolder = true;
+      reasons.push(`is held by ${n.type} ${p}: deactivate it first (vgchange -an, cryptsetup close, mdadm --stop)`);
+    }
   }
   return reasons;
 }

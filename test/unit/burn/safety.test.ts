@@ -70,6 +70,7 @@ test('laptop: the NVMe system disk is refused through LUKS and LVM holders, also
   const v = assessTarget('/dev/nvme0n1', snap, image);
   refused(v, /holds the running system: \/ is mounted from it \(\/dev\/mapper\/vg0-root, lvm/);
   refused(v, /in use as swap \(\/dev\/mapper\/vg0-swap/);
+  refused(v, /is held by crypt \/dev\/mapper\/luks-3f2a/);
   refused(v, /mounted file system \(\/dev\/nvme0n1p1\) at \/boot\/efi/);
   refused(v, /not removable and not on a USB or SD bus \(transport nvme\)/);
 });
@@ -107,6 +108,7 @@ test('built-in SD slot (mmcblk, not removable) is a candidate; eMMC and its boot
 test('workstation: a RAID member is refused because the array on it is mounted; an automounted card too', () => {
   const snap = fixture('workstation-nvme-lvm-md-raid.json');
   refused(assessTarget('/dev/sdb', snap, image), /mounted file system \(\/dev\/md0, raid1 on this device\) at \/srv/);
+  refused(assessTarget('/dev/sdb', snap, image), /is held by raid1 \/dev\/md0: deactivate it first/);
   refused(assessTarget('/dev/nvme0n1', snap, image), /holds the running system/);
   const card = assessTarget('/dev/sdc', snap, image);
   refused(card, /\(\/dev\/sdc1\) at \/media\/me\/bootfs: unmount it first/);
@@ -154,4 +156,20 @@ test('loop devices are cards only with the explicit allow option, and still get 
   };
   refused(assessTarget('/dev/loop3', mounted, { ...image, allowLoop: true }), /mounted file system at \/tmp\/x/);
   refused(assessTarget('/dev/loop3', snap, { imageSize: 8 * GiB, allowLoop: true }), /too small/);
+});
+
+test('a card with an active LVM volume group on it is refused even when nothing is mounted', () => {
+  const lv = { name: 'vgcard-data', kname: 'dm-5', path: '/dev/mapper/vgcard-data', type: 'lvm', 'maj:min': '254:5', size: GiB, mountpoints: [null] };
+  const card = {
+    name: 'sde',
+    path: '/dev/sde',
+    type: 'disk',
+    'maj:min': '8:64',
+    size: 16 * GiB,
+    rm: true,
+    tran: 'usb',
+    children: [{ name: 'sde1', path: '/dev/sde1', type: 'part', 'maj:min': '8:65', size: 16 * GiB, fstype: 'LVM2_member', children: [lv] }],
+  };
+  const v = assessTarget('/dev/sde', { lsblk: { blockdevices: [card] }, mounts: [], swaps: [] }, image);
+  assert.deepEqual(v.reasons, ['is held by lvm /dev/mapper/vgcard-data: deactivate it first (vgchange -an, cryptsetup close, mdadm --stop)']);
 });
