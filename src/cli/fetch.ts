@@ -80,6 +80,7 @@ export function register(program: Command): void {
     .option('--cache <dir>', 'cache directory (default: $XDG_CACHE_HOME/piinit or ~/.cache/piinit)')
     .option('--secrets <file>', 'the secrets file (default: beside the cluster file)')
     .option('--offline', 'use only the cache; fail naming what is missing')
+    .option('--verify', 'hash every cached binary again (default: only those changed since they were last hashed)')
     .option(
       '--allow-missing [names]',
       'exit 0 even when some components (all, or the comma-separated ones named) have no reachable source',
@@ -99,7 +100,15 @@ export function register(program: Command): void {
       const progress = progressDisplay(!opts.json && process.stdout.isTTY === true);
       let report: FetchReport;
       try {
-        report = await ensureReleases({ cluster, arches, cacheDir, offline: opts.offline, components, onProgress: progress.onProgress });
+        report = await ensureReleases({
+          cluster,
+          arches,
+          cacheDir,
+          offline: opts.offline,
+          components,
+          onProgress: progress.onProgress,
+          verify: opts.verify ? 'full' : 'stamp',
+        });
       } catch (err) {
         progress.stop();
         if (err instanceof FetchVerificationError) {

@@ -3,10 +3,11 @@
 //
 //   <cache>/blobs/sha256/<hex>                 verified executables (0755), named by content
 //   <cache>/entries/<component>/<key>.json     ReleaseEntry (key: version, arch, source)
+//   <cache>/verified/<hex>                     size, inode and times of a blob when it was last hashed
 //   <cache>/tmp/                               downloads in progress (*.part resume here)
 //
 // Every write is temp file + rename, so a reader never sees a half-written blob or entry.
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -81,6 +82,40 @@ export async function atomicWrite(path: string, data: string | Uint8Array, mode 
  * Moves a verified file (already in the cache's tmp dir, same file system) into the blob
  * store under its SHA-256. The caller has computed `sha256` from the file's content.
  */
+/** Identifies one state of a file: any write (or chmod, rename over it) changes it. */
+async function fileStamp(path: string): Promise<string | null> {
+  const st = await stat(path).catch(() => null);
+  return st ? `${st.size} ${st.ino} ${st.mtimeMs} ${st.ctimeMs}` : null;
+}
+
+/** Records that the blob, as it is now, was hashed and found to be `sha256`. */
+async function markVerified(cacheDir: string, sha256: string): Promise<void> {
+  const stamp = await fileStamp(blobPath(cacheDir, sha256));
+  if (!stamp) return;
+  await mkdir(join(cacheDir, 'verified'), { recursive: true });
+  await atomicWrite(join(cacheDir, 'verified', sha256), stamp);
+}
+
+/**
+ * full: hash the blob. stamp: trust it when its size, inode, mtime and ctime are those it had
+ * when last hashed (a write, even one that restores the mtime, changes the ctime); hash it
+ * otherwise. Both remember a successful hash.
+ */
+async function blobIsIntact(cacheDir: string, sha256: string, verify: Verify): Promise<boolean> {
+  const path = blobPath(cacheDir, sha256);
+  const stampFile = join(cacheDir, 'verified', sha256);
+  if (verify === 'stamp') {
+    const [now, then] = await Promise.all([fileStamp(path), readFile(stampFile, 'utf8').catch(() => null)]);
+    if (now !== null && now === then) return true;
+  }
+  const ok = (await sha256File(path).catch(() => null)) === sha256;
+  if (ok) await markVerified(cacheDir, sha256);
+  else await rm(stampFile, { force: true });
+  return ok;
+}
+
+export type Verify = 'full' | 'stamp';
+
 export async function storeBlob(cacheDir: string, file: string, sha256: string): Promise<string> {
   const dest = blobPath(cacheDir, sha256);
   await mkdir(join(cacheDir, 'blobs', 'sha256'), { recursive: true });
@@ -91,6 +126,7 @@ export async function storeBlob(cacheDir: string, file: string, sha256: string):
     // Already stored by another task of this run (the same file serves two arches).
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || (await sha256File(dest).catch(() => null)) !== sha256) throw err;
   }
+  await markVerified(cacheDir, sha256);
   return dest;
 }
 
@@ -131,10 +167,16 @@ function toEntry(cacheDir: string, s: StoredEntry): ReleaseEntry {
 }
 
 /**
- * The cached release for spec/arch, or null. Every binary is hashed again; an entry whose
- * blob is missing or altered is removed (with the bad blob) so the next fetch replaces it.
+ * The cached release for spec/arch, or null. Every binary is hashed again (`verify: 'stamp'`
+ * skips the hash of a file unchanged since it was last hashed); an entry whose blob is
+ * missing or altered is removed (with the bad blob) so the next fetch replaces it.
  */
-export async function findRelease(cacheDir: string, spec: ComponentSpec, arch: DebianArch): Promise<ReleaseEntry | null> {
+export async function findRelease(
+  cacheDir: string,
+  spec: ComponentSpec,
+  arch: DebianArch,
+  opts: { verify?: Verify } = {},
+): Promise<ReleaseEntry | null> {
   const path = entryPath(cacheDir, spec, arch);
   let stored: StoredEntry;
   try {
@@ -155,15 +197,7 @@ export async function findRelease(cacheDir: string, spec: ComponentSpec, arch: D
     await rm(path, { force: true });
     return null;
   }
-  const results = await Promise.all(
-    hashes.map(async ([, hex]) => {
-      try {
-        return (await sha256File(blobPath(cacheDir, hex))) === hex;
-      } catch {
-        return false;
-      }
-    }),
-  );
+  const results = await Promise.all(hashes.map(([, hex]) => blobIsIntact(cacheDir, hex, opts.verify ?? 'full')));
   if (results.every(Boolean)) return toEntry(cacheDir, stored);
   await rm(path, { force: true });
   for (const [i, ok] of results.entries()) {

@@ -4,7 +4,7 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DebianArch } from '../cluster/boards.ts';
 import { type Cluster, COMPONENTS, type ComponentName, type ComponentSpec } from '../cluster/types.ts';
-import { findRelease, type ReleaseEntry, storeBlob, tmpDir, writeEntry } from './cache.ts';
+import { findRelease, type ReleaseEntry, storeBlob, tmpDir, type Verify, writeEntry } from './cache.ts';
 import { DEBIAN_PACKAGE, DEFAULT_GITHUB_BASE, DEFAULT_HASHICORP_BASE, NAMING } from './catalog.ts';
 import type { OnProgress, ProgressEvent } from './download.ts';
 import { UserError } from '../errors.ts';
@@ -43,6 +43,9 @@ export interface EnsureOptions {
   debianKeyring?: string;
   /** Replaces HashiCorp's key as the trust anchor; it goes through the same fingerprint check. */
   hashicorpKey?: { armoredKey: string; fingerprint: string };
+  /** How cached binaries are checked: 'stamp' (default) re-hashes only files changed since
+   *  they were last hashed; 'full' re-hashes every one. */
+  verify?: Verify;
   /** Parallel component/arch fetches (default 4). */
   concurrency?: number;
 }
@@ -132,7 +135,7 @@ export async function ensureReleases(opts: EnsureOptions): Promise<FetchReport> 
   await pool(tasks, opts.concurrency ?? 4, async ({ c, arch }) => {
     const spec = opts.cluster.components[c];
     try {
-      const hit = await findRelease(cacheDir, spec, arch);
+      const hit = await findRelease(cacheDir, spec, arch, { verify: opts.verify ?? 'stamp' });
       if (hit) {
         report.entries.push(hit);
         return;

@@ -4,7 +4,7 @@
 // refused, and the cache must never hold a bad file.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, realpath, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test, type TestContext } from 'node:test';
@@ -205,9 +205,21 @@ test('a corrupted cache entry is detected, removed and fetched again', async (t)
   await writeFile(blob, bytes);
   assert.equal(await findRelease(cacheDir, cluster().components.consul, 'amd64'), null);
   assert.deepEqual(await list(join(cacheDir, 'blobs')), ['sha256']);
+  assert.deepEqual(await list(join(cacheDir, 'entries', 'consul')), []);
   const r = await fetchConsul(server, cacheDir);
   assert.deepEqual(r.fetched, [{ component: 'consul', arch: 'amd64' }]);
   assert.equal(sha256(await readFile(r.entries[0]!.binaries.consul!)), sha256(consul));
+
+  // ensureReleases skips the hash of a blob unchanged since it was hashed; a write is still
+  // caught even when the modification time is put back (the change time moves).
+  const st = await stat(blob);
+  const again = await readFile(blob);
+  again[2000]! ^= 0xff;
+  await writeFile(blob, again);
+  await utimes(blob, st.atime, st.mtime);
+  const r2 = await fetchConsul(server, cacheDir);
+  assert.deepEqual(r2.fetched, [{ component: 'consul', arch: 'amd64' }]);
+  assert.equal(sha256(await readFile(r2.entries[0]!.binaries.consul!)), sha256(consul));
 });
 
 test('--offline uses only the cache and names what is missing', async (t) => {
