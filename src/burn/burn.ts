@@ -175,6 +175,7 @@ class Card {
 
   /** Leaves the first sector zero, synced: the card will not boot a half-written system. */
   async makeUnbootable(): Promise<void> {
+    await this.syncing?.catch(() => undefined);
     try {
       this.fh ??= await open(this.path, constants.O_RDWR);
       await this.fh.write(Buffer.alloc(HEAD_BYTES), 0, HEAD_BYTES, 0);
@@ -185,6 +186,7 @@ class Card {
   }
 
   async close(): Promise<void> {
+    await this.syncing?.catch(() => undefined);
     const fh = this.fh;
     this.fh = null;
     await fh?.close().catch(() => undefined);
