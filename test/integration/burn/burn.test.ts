@@ -189,3 +189,24 @@ test('an image that no longer matches its block map fails every card and leaves 
   assert.match(report?.error ?? '', /does not match its block map/);
   assert.ok(readAt(file, 0, HEAD_BYTES).every((b) => b === 0));
 });
+
+test('a card that fails does not stop the others', async (t) => {
+  const dir = setup(t);
+  const img = buildTestImage(dir, { sizeMiB: 32, dataMiB: 1 });
+  const good = card(t, dir, 'good', 32);
+  const roFile = join(dir, 'readonly');
+  makeCardFile(roFile, 32);
+  const ro = execFileSync('losetup', ['-r', '-f', '--show', roFile], { encoding: 'utf8' }).trim();
+  defer(t, () => detachLoop(ro));
+  const reports = await burn({
+    source: await openSource(img),
+    targets: [
+      { path: ro, kind: 'block', size: 32 * MiB },
+      { path: good.dev, kind: 'block', size: 32 * MiB },
+    ],
+  });
+  assert.equal(reports[0]?.status, 'failed');
+  assert.match(reports[0]?.error ?? '', /write failed at byte \d+/); // a read-only loop device opens, then refuses writes
+  assert.equal(reports[1]?.status, 'verified', reports[1]?.error);
+  assert.equal(readAt(roFile, 0, 1)[0], 0xa5);
+});
