@@ -44,11 +44,14 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Without --target: the local cluster when \`piinit up\` started one for this cluster.yaml,
-otherwise the real cluster at the addresses in cluster.yaml. Exit code 0 only when healthy:
-a Consul leader, every server a healthy voter, every member alive, every Prometheus target
-up, node_exporter reachable on every node, and Nomad's leader, servers and clients — unless
-no Nomad binary was available to \`piinit up\` on this machine, which is reported as a note.`,
+Without --target: the local cluster when \`piinit up\` has a state directory for this
+cluster (even a stopped one), otherwise the real cluster at the addresses in cluster.yaml.
+Against a real cluster the cluster CA and the operator tokens come from the secrets file.
+Exit code 0 only when healthy: a Consul leader, every server a healthy voter, every member
+alive, node_exporter registered in Consul and reachable on every node, every Prometheus
+target up, and Nomad's leader, servers and clients — unless no Nomad binary was available
+to \`piinit up\` on this machine: that is reported as a note, and the Nomad scrape targets
+count as expected down.`,
     )
     .action(async (clusterArg, opts) => {
       const { cluster } = await loadCluster(resolve(clusterArg));
@@ -56,7 +59,7 @@ no Nomad binary was available to \`piinit up\` on this machine, which is reporte
       if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UserError(`--timeout ${opts.timeout} is not a number of seconds`);
       const stateDir = resolve(opts.state ?? defaultStateDir(cluster.name));
       const state = await readState(stateDir);
-      const targetArg = opts.target ?? [state && Object.keys(state.processes).length ? 'local' : 'cluster'];
+      const targetArg = opts.target ?? [state ? 'local' : 'cluster'];
 
       let report: HealthReport;
       let processes: ProcessLine[] = [];

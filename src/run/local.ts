@@ -66,7 +66,7 @@ export async function upLocal(cluster: Cluster, opts: UpOptions): Promise<UpResu
   if (prev && prev.mode !== mode && Object.values(prev.processes).some((p) => liveness(p) === 'running')) {
     throw new UserError(`the local cluster runs in ${prev.mode} mode; run \`piinit down\` before switching to ${mode}`);
   }
-  const subnet = opts.subnet ?? prev?.subnet ?? (opts.netns ? DEFAULT_NETNS_SUBNET : DEFAULT_LOOPBACK_SUBNET);
+  const subnet = opts.subnet ?? (prev?.mode === mode ? prev.subnet : undefined) ?? (opts.netns ? DEFAULT_NETNS_SUBNET : DEFAULT_LOOPBACK_SUBNET);
   await mkdir(paths.logs, { recursive: true, mode: 0o750 });
   let local = localizeCluster(cluster, subnet);
   if (opts.prepare) local = await opts.prepare(local, dir);
