@@ -82,15 +82,18 @@ function sourceFor(ctx: SourceContext, spec: ComponentSpec): (arch: DebianArch) 
   }
 }
 
-/** Extracted files older than this in <cache>/tmp are leftovers of a killed run (.part files are kept: they resume). */
+/** Files in <cache>/tmp older than this are leftovers of a killed run; partial downloads
+ *  (*.part) are kept longer, since the next run resumes them. */
 const STALE_MS = 60 * 60 * 1000;
+const STALE_PART_MS = 7 * 24 * 60 * 60 * 1000;
 
 async function cleanTmp(dir: string): Promise<void> {
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (name.endsWith('.part')) continue;
     const p = join(dir, name);
     const s = await stat(p).catch(() => null);
-    if (s && Date.now() - s.mtimeMs > STALE_MS) await rm(p, { force: true, recursive: true });
+    if (s && Date.now() - s.mtimeMs > (name.endsWith('.part') ? STALE_PART_MS : STALE_MS)) {
+      await rm(p, { force: true, recursive: true });
+    }
   }
 }
 

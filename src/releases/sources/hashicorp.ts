@@ -97,18 +97,18 @@ export async function fetchHashicorp(ctx: SourceContext, spec: ComponentSpec, ar
   if (!upArch) throw new UnavailableError(`HashiCorp publishes no ${spec.name} build for ${arch}`);
   const dir = joinLocation(base, spec.name, spec.version);
   const { index, sums, sumsName } = await verifiedSums(ctx, base, spec);
-  let filename = `${spec.name}_${spec.version}_linux_${upArch}.zip`;
+  // Always the conventional name: index.json is not signed, so it may say which builds
+  // exist but must not choose the file (it could point at another platform's signed zip).
+  const filename = `${spec.name}_${spec.version}_linux_${upArch}.zip`;
   if (index?.builds) {
     const build = index.builds.find((b) => b.os === 'linux' && b.arch === upArch);
-    if (!build?.filename) {
+    if (!build) {
       const have = index.builds.filter((b) => b.os === 'linux').map((b) => b.arch);
       throw new UnavailableError(
         `HashiCorp publishes no linux_${upArch} build of ${spec.name} ${spec.version} (needed for ${arch}; linux builds: ${have.join(', ') || 'none'})`,
       );
     }
-    filename = build.filename;
   }
-  if (!SAFE_NAME.test(filename)) throw new VerificationError(`${dir}/index.json names a strange file: ${filename}`);
   const expected = sums.get(filename);
   if (!expected) {
     if (!index) throw new UnavailableError(`${dir}/${sumsName} lists no ${filename} (no ${spec.name} build for ${arch})`);
