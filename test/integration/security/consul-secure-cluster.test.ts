@@ -160,6 +160,12 @@ test('a node with the wrong gossip key cannot join; with the right key it can', 
   await rm(join(root, 'opt/consul'), { recursive: true, force: true });
   sc.start(worker);
   await eventually('worker1 alive in the members', async () => ((await members()).length === 1 ? true : undefined), 60);
+  // In the catalog means its RPC to the servers works: it got its client certificate through
+  // auto_encrypt (the servers verify incoming RPC) and registered with the agent token.
+  await eventually('worker1 in the catalog', async () => {
+    const r = await consulGet(sc, `${PREFIX}.1`, '/v1/catalog/nodes', tokens().consulOperator);
+    return (JSON.parse(r.body) as { Node: string }[]).some((n) => n.Node === 'worker1') ? true : undefined;
+  }, 60);
   await sc.stopNode('worker1');
 });
 
