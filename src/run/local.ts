@@ -1,6 +1,7 @@
 // The local cluster: render every node of the localized cluster under the state directory
 // and start exactly the commands its systemd units would run (serviceCommands), each node
 // on its own address; stop exactly those again. Health is asked through src/health.
+import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Cluster, ComponentName } from '../cluster/types.ts';
@@ -11,7 +12,7 @@ import { renderNode, type ServiceCommand, serviceCommands } from '../render/inde
 import { syncTree } from './files.ts';
 import { DEFAULT_LOOPBACK_SUBNET, DEFAULT_NETNS_SUBNET, localizeCluster } from './localize.ts';
 import { liveness, type Liveness, logTail, type ProcessRecord, startDaemon, stopDaemon } from './proc.ts';
-import { type LocalNode, type LocalState, readState, STATE_VERSION, statePaths, writeState } from './state.ts';
+import { type LocalNode, type LocalState, lockState, readState, STATE_VERSION, statePaths, writeState } from './state.ts';
 
 /** program name (as in serviceCommands: consul, nomad, prometheus, node_exporter) → executable. */
 export type Binaries = Partial<Record<ComponentName, string>>;
@@ -56,6 +57,15 @@ export function localClusterOf(cluster: Cluster, subnet: string): Cluster {
 }
 
 export async function upLocal(cluster: Cluster, opts: UpOptions): Promise<UpResult> {
+  const release = await lockState(opts.stateDir);
+  try {
+    return await upLocked(cluster, opts);
+  } finally {
+    await release();
+  }
+}
+
+async function upLocked(cluster: Cluster, opts: UpOptions): Promise<UpResult> {
   const dir = opts.stateDir;
   const paths = statePaths(dir);
   const prev = await readState(dir);
@@ -239,6 +249,19 @@ export interface DownResult {
 
 /** Stops what `up` recorded, clients and Prometheus before servers (so they leave cleanly). */
 export async function downLocal(stateDir: string, opts: { purge?: boolean; graceMs?: number; only?: string[] } = {}): Promise<DownResult> {
+  if (!existsSync(stateDir)) return { stopped: [], killed: [], notRunning: [], purged: false };
+  const release = await lockState(stateDir);
+  let purged = false;
+  try {
+    const r = await downLocked(stateDir, opts);
+    purged = r.purged;
+    return r;
+  } finally {
+    if (!purged) await release();
+  }
+}
+
+async function downLocked(stateDir: string, opts: { purge?: boolean; graceMs?: number; only?: string[] }): Promise<DownResult> {
   const state = await readState(stateDir);
   const r: DownResult = { stopped: [], killed: [], notRunning: [], purged: false };
   if (!state) {

@@ -67,3 +67,37 @@ export async function writeState(dir: string, s: LocalState): Promise<void> {
   await writeFile(tmp, `${JSON.stringify(s, null, 2)}\n`, { mode: 0o640 });
   await rename(tmp, p);
 }
+
+/** One `up` or `down` at a time per state directory. A lock left by a process that is gone
+ *  is taken over. Returns the release function. */
+export async function lockState(dir: string): Promise<() => Promise<void>> {
+  const { open, readFile: read, rm: remove } = await import('node:fs/promises');
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const path = statePaths(dir).lock;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(path, 'wx', 0o640);
+      await fh.write(String(process.pid));
+      await fh.close();
+      return () => remove(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(await read(path, 'utf8').catch(() => ''));
+      let alive = false;
+      if (pid > 0) {
+        try {
+          process.kill(pid, 0);
+          alive = true;
+        } catch {
+          alive = false;
+        }
+      }
+      if (alive) {
+        const { UserError } = await import('../errors.ts');
+        throw new UserError(`another piinit (pid ${pid}) is starting or stopping the local cluster in ${dir}; wait for it to finish`);
+      }
+      await remove(path, { force: true });
+    }
+  }
+  throw new Error(`cannot take the lock ${path}`);
+}
