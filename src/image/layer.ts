@@ -63,7 +63,8 @@ export async function buildLayer(input: LayerInput, dirs: LayerDirs): Promise<vo
     await rm(join(root, inside), { recursive: true, force: true });
   }
 
-  const tree = new Map([...systemTree({ bootMountable: true }), ...sshHostKeyTree(input.ssh ?? false), ...(input.overlay ?? new Map())]);
+  // The FAT partition is for the firmware only: not mounted, so nothing can change the boot files.
+  const tree = new Map([...systemTree({ bootMountable: false }), ...sshHostKeyTree(input.ssh ?? false), ...(input.overlay ?? new Map())]);
   await writeTree(root, tree);
 
   const cmdline = kernelCmdline(target.console, input.cmdlineExtras ?? []);
