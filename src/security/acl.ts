@@ -128,6 +128,7 @@ ENV_FILE=\${PIINIT_ACL_ENV:-${defaults.env}}
 ADDR=\${PIINIT_ACL_ADDR:-${defaults.addr}}
 TIMEOUT=\${PIINIT_ACL_TIMEOUT:-300}
 CACERT=\${PIINIT_ACL_CACERT:-}
+command -v curl >/dev/null 2>&1 || { echo "piinit-acl: curl is not installed" >&2; exit 1; }
 . "$ENV_FILE"
 umask 077
 WORK=$(mktemp -d)
