@@ -266,6 +266,22 @@ test("armel and armhf both take HashiCorp's linux_arm build: downloaded once, ca
   assert.deepEqual(await list(join(cacheDir, 'tmp')), []);
 });
 
+test('the unsigned index.json cannot choose the file; a mirror without index.json works', async (t) => {
+  const { server, cacheDir } = await setup(t, (f) => {
+    const index = JSON.parse(f.get(`${DIR}/index.json`)!.toString());
+    for (const b of index.builds) b.filename = 'consul_1.8.7_linux_arm64.zip';
+    f.set(`${DIR}/index.json`, Buffer.from(JSON.stringify(index)));
+  });
+  const r = await fetchConsul(server, cacheDir);
+  assert.equal(r.entries[0]!.origin, `${server.url}${ZIP}`);
+  assert.ok(!server.log.some((l) => l.path.endsWith('_linux_arm64.zip')));
+
+  server.files.delete(`${DIR}/index.json`);
+  const r2 = await fetchConsul(server, cacheDir, { arches: ['arm64'] });
+  assert.deepEqual(r2.fetched, [{ component: 'consul', arch: 'arm64' }]);
+  assert.ok(server.log.some((l) => l.path === `${DIR}/index.json` && l.status === 404));
+});
+
 test('a directory mirror: HashiCorp layout for Consul, GitHub layout for Prometheus (binaries found in a sub-directory)', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'piinit-mirror-'));
   const cacheDir = await mkdtemp(join(tmpdir(), 'piinit-fetch-'));
