@@ -124,7 +124,7 @@ async function raspiBoot(root: string, boot: string, cmdline: string): Promise<v
   if (!names.some((n) => n.startsWith('vmlinuz') || n.startsWith('kernel'))) {
     throw new Error('raspi-firmware put no kernel into /boot/firmware');
   }
-  await writeFile(join(root, 'etc/default/raspi-firmware'), `# piinit: boot by label, read-only root\nROOTPART=LABEL=${ROOT_LABEL}\nCONSOLES="ttyAMA0,115200 tty1"\n`);
+  await writeFile(join(root, 'etc/default/raspi-firmware'), `# piinit: boot by label, read-only root\nROOTPART=LABEL=${ROOT_LABEL}\nCONSOLES="tty1 ttyAMA0,115200"\n`);
   await writeFile(join(fw, 'cmdline.txt'), `${cmdline}\n`);
   for (const n of names) await rename(join(fw, n), join(boot, n));
   if (!names.includes('cmdline.txt')) await rename(join(fw, 'cmdline.txt'), join(boot, 'cmdline.txt'));

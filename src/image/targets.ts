@@ -17,7 +17,8 @@ export interface ImageTarget {
   packages: string[];
   /** Modules the initramfs carries (MODULES=list): enough to find and mount the root. */
   initramfsModules: string[];
-  /** Kernel console arguments for the serial line a boot test or a UART cable reads. */
+  /** Kernel console arguments. The last one is /dev/console (where units' console output
+   *  goes): the serial line a boot test or a UART cable reads. */
   console: string[];
   /** Boards this image is for. */
   boards: Board[];
@@ -34,7 +35,7 @@ export const IMAGE_TARGETS: Record<ImageKind, ImageTarget> = {
     boot: 'raspi',
     packages: ['linux-image-arm64', 'raspi-firmware'],
     initramfsModules: [...COMMON_MODULES, ...PI_MODULES],
-    console: ['console=ttyAMA0,115200', 'console=tty1'],
+    console: ['console=tty1', 'console=ttyAMA0,115200'],
     boards: ['pi3', 'pi4', 'pi5'],
   },
   'rpi-armhf': {
@@ -43,7 +44,7 @@ export const IMAGE_TARGETS: Record<ImageKind, ImageTarget> = {
     boot: 'raspi',
     packages: ['linux-image-armmp', 'raspi-firmware'],
     initramfsModules: [...COMMON_MODULES, ...PI_MODULES],
-    console: ['console=ttyAMA0,115200', 'console=tty1'],
+    console: ['console=tty1', 'console=ttyAMA0,115200'],
     boards: ['pi2'],
   },
   'rpi-armel': {
@@ -52,7 +53,7 @@ export const IMAGE_TARGETS: Record<ImageKind, ImageTarget> = {
     boot: 'raspi',
     packages: ['linux-image-rpi', 'raspi-firmware'],
     initramfsModules: [...COMMON_MODULES, 'mmc_block', 'bcm2835', 'dwc2'],
-    console: ['console=ttyAMA0,115200', 'console=tty1'],
+    console: ['console=tty1', 'console=ttyAMA0,115200'],
     boards: ['pi-zero', 'pi1'],
   },
   amd64: {
