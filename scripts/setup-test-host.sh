@@ -18,7 +18,8 @@ apt-get install -y --no-install-recommends \
   qemu-system-x86 qemu-system-arm qemu-utils ipxe-qemu ovmf \
   dosfstools mtools e2fsprogs fdisk util-linux \
   bmap-tools \
-  prometheus-node-exporter
+  prometheus-node-exporter \
+  docker.io
 
 # Consul 1.8.7 and Prometheus 2.24.1 (the last Debian build with consul_sd) come from
 # Debian bullseye. They are unpacked under /opt/piinit-test-tools with a private apt
