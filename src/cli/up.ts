@@ -73,6 +73,7 @@ nothing else. Exit code 0 once the cluster is healthy (see \`piinit status\`).
           if (!tty) return;
           if (ev.kind === 'started') console.log(`  started ${ev.node}/${ev.daemon} (pid ${ev.pid})`);
           if (ev.kind === 'skipped') console.log(`  not started ${ev.node}/${ev.daemon}: ${ev.reason}`);
+          if (ev.kind === 'waiting') console.log(`  waiting for ${ev.what} …`);
         },
       });
       const { state, cluster: local } = result;

@@ -37,7 +37,8 @@ export type UpEvent =
   | { kind: 'started'; node: string; daemon: string; pid: number }
   | { kind: 'running'; node: string; daemon: string; pid: number }
   | { kind: 'skipped'; node: string; daemon: string; reason: string }
-  | { kind: 'config-changed'; node: string; files: string[] };
+  | { kind: 'config-changed'; node: string; files: string[] }
+  | { kind: 'waiting'; what: string };
 
 export interface UpResult {
   state: LocalState;
@@ -157,6 +158,7 @@ async function upLocked(cluster: Cluster, opts: UpOptions): Promise<UpResult> {
   const firstServer = nodes.find((n) => n.role === 'server');
   if (local.security.acl && firstServer && state.processes[processKey(firstServer.name, 'consul')]) {
     const { runConsulAclBootstrap } = await import('./local-security.ts');
+    opts.onEvent?.({ kind: 'waiting', what: 'a Consul leader, then the ACL bootstrap (policies and tokens)' });
     await runConsulAclBootstrap(firstServer, join(paths.logs, 'consul-acl-bootstrap.log'));
     const { triggerAgentSync } = await import('./local-security.ts');
     await triggerAgentSync(local, nodes.filter((n) => state.processes[processKey(n.name, 'consul')]));
@@ -168,6 +170,7 @@ async function upLocked(cluster: Cluster, opts: UpOptions): Promise<UpResult> {
   // waiting for readiness rather than just the start.
   if (proms.some((p) => !(state.processes[processKey(p.node.name, 'prometheus')] && liveness(state.processes[processKey(p.node.name, 'prometheus')]!) === 'running'))) {
     const { checkLocalHealth } = await import('./probe.ts');
+    opts.onEvent?.({ kind: 'waiting', what: 'Consul to settle (voters, members, services) before starting Prometheus' });
     const targets = localTargets(local, state);
     const deadline = Date.now() + (opts.consulWaitMs ?? 60_000);
     while (Date.now() < deadline && !firstCrash(state)) {
