@@ -55,7 +55,8 @@ export class Http {
       const hdrs: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') hdrs[k] = v;
       if (res.statusCode >= 400) {
-        return { ok: false, status: res.statusCode, error: `HTTP ${res.statusCode}: ${text.trim().slice(0, 200) || 'no body'}` };
+        const hint = res.statusCode === 403 ? ' — the ACL token is missing, unknown, or lacks the permission (see --token)' : '';
+        return { ok: false, status: res.statusCode, error: `HTTP ${res.statusCode}: ${text.trim().slice(0, 200) || 'no body'}${hint}` };
       }
       try {
         return { ok: true, status: res.statusCode, body: JSON.parse(text) as T, headers: hdrs };
