@@ -5,11 +5,11 @@
 //   const root = await debianRoot(t, { arch: 'arm64', include: ['systemd'] });
 //
 // The cache lives in $PIINIT_TEST_CACHE (default ~/.cache/piinit-test)/debian-roots,
-// keyed by suite, arch, variant, packages, mirror and the mmdebstrap version. Foreign
+// keyed by suite, arch, variant, packages and the mmdebstrap version. Foreign
 // arches run through qemu-user-static and binfmt_misc (scripts/setup-test-host.sh).
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -45,15 +45,34 @@ function runLogged(cmd: string, args: string[]): Promise<void> {
   });
 }
 
+/** The host's Debian mirror: what apt's index targets name, or — when the apt lists are
+ *  missing (another test may have cleaned them) — the first non-security URI of the host's
+ *  sources files. Never a hard-coded host. */
+export async function debianMirror(): Promise<string> {
+  try {
+    return await hostDebianMirror();
+  } catch (err) {
+    const dir = '/etc/apt/sources.list.d';
+    const files = ['/etc/apt/sources.list', ...(await readdir(dir).catch(() => [])).filter((f) => /\.(list|sources)$/.test(f)).map((f) => join(dir, f))];
+    for (const f of files) {
+      const text = await readFile(f, 'utf8').catch(() => '');
+      for (const m of text.matchAll(/^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+)/gm)) {
+        if (!/security/.test(m[1]!)) return m[1]!.replace(/\/+$/, '');
+      }
+    }
+    throw err;
+  }
+}
+
 /** The cached tarball of a root for spec, built with mmdebstrap when missing. */
 export async function debianRootTarball(spec: RootSpec): Promise<string> {
   const suite = spec.suite ?? 'bookworm';
   const variant = spec.variant ?? 'minbase';
   const include = [...new Set(spec.include ?? [])].sort();
-  const mirror = await hostDebianMirror();
   const { stdout: version } = await exec('mmdebstrap', ['--version']);
+  // The mirror is not part of the key: any Debian mirror serves the same archive.
   const key = createHash('sha256')
-    .update(JSON.stringify({ v: 1, suite, arch: spec.arch, variant, include, mirror, mmdebstrap: version.trim() }))
+    .update(JSON.stringify({ v: 1, suite, arch: spec.arch, variant, include, mmdebstrap: version.trim() }))
     .digest('hex')
     .slice(0, 16);
   const dir = join(testCacheDir(), 'debian-roots');
@@ -65,6 +84,7 @@ export async function debianRootTarball(spec: RootSpec): Promise<string> {
     // build it
   }
   await mkdir(dir, { recursive: true });
+  const mirror = await debianMirror();
   const partial = `${tarball}.${process.pid}.partial.tar`;
   try {
     await runLogged('mmdebstrap', [

@@ -79,3 +79,12 @@ export async function installInto(root: string, debs: BuiltPackage[]): Promise<v
 
 /** What the test roots carry besides minbase: what our packages depend on (see inferDepends). */
 export const ROOT_INCLUDE = ['systemd', 'systemd-resolved', 'procps', 'curl', 'wpasupplicant'];
+
+/** `consul validate DIR` in a private network namespace (gone when the command ends) that
+ *  has an address in the cluster network: the image config binds through a go-sockaddr
+ *  template that picks the machine's address in that CIDR. */
+export function consulValidate(dir: string, address: string): Promise<{ status: number; out: string }> {
+  const script =
+    `set -e; ip link set lo up; ip addr add ${address} dev lo; exec /usr/local/bin/consul validate "$1"`;
+  return run('unshare', ['--net', 'sh', '-c', script, 'sh', dir]);
+}
