@@ -31,8 +31,9 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const MARKER_RE = new RegExp(`${BOOT_MARKER} (.*)`);
-const PROBE_RE = new RegExp(`${PROBE_MARKER} (.*)`);
+// Whole lines only: the console arrives in chunks, and a line cut in two must not match.
+const MARKER_RE = new RegExp(`${BOOT_MARKER} ([^\n]*)\n`);
+const PROBE_RE = new RegExp(`${PROBE_MARKER} ([^\n]*)\n`);
 
 function fields(line: string): Record<string, string> {
   return Object.fromEntries(line.trim().split(/\s+/).map((kv) => kv.split('=', 2) as [string, string]));
