@@ -9,6 +9,8 @@ import { buildImage, type ImageResult } from '../image/build.ts';
 import { roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { IMAGE_TARGETS, imageKindOf, type ImageKind } from '../image/targets.ts';
+import { imageOciCommand } from '../docker/image-command.ts';
+import { DEFAULT_DOCKER_SUBNET } from '../docker/dockerize.ts';
 
 function list<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] | null {
   if (!value) return null;
@@ -36,6 +38,8 @@ export function register(program: Command): void {
     .option('--no-xz', 'skip the xz-compressed copy')
     .option('--refresh-base', 'rebuild the cached base root file systems (e.g. for Debian security updates)')
     .option('--json', 'print the results as JSON')
+    .option('--format <format>', 'disk: disk images for boards; oci: amd64 container images for Docker (docker load -i)', 'disk')
+    .option('--docker-subnet <cidr>', `with --format oci: the Docker network the containers live in (default ${DEFAULT_DOCKER_SUBNET})`)
     .addHelpText(
       'after',
       '\nOutputs per image in --out: <name>.img, <name>.img.xz, <name>.img.bmap, <name>.img.sha256,\n' +
@@ -47,7 +51,12 @@ export function register(program: Command): void {
       const boards = list(opts.board, BOARDS, 'board');
       const roles = list(opts.role, ROLES, 'role');
       if (process.getuid?.() !== 0) throw new UserError('piinit image needs root (mmdebstrap --mode=root and chroot); run it with sudo');
+      if (opts.format !== 'disk' && opts.format !== 'oci') throw new UserError(`unknown --format ${opts.format} (known: disk, oci)`);
       const { cluster } = await loadCluster(clusterPath);
+      if (opts.format === 'oci') {
+        const cache = resolve(opts.cache ?? defaultCacheDir());
+        return imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache: join(cache, 'images'), outDir: resolve(opts.out), subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json });
+      }
       const groups = new Map<string, { kind: ImageKind; board: Board; role: Role }>();
       for (const n of cluster.nodes) {
         if (boards && !boards.includes(n.board)) continue;

@@ -1,0 +1,131 @@
+// `piinit image --format oci`: the amd64 root file system of one role, built by the image
+// pipeline (cached base + our .debs + rendered files), adjusted for a container
+// (container.ts), packed as one reproducible layer tar and written as an image archive
+// `docker load` accepts. No Docker daemon is needed. Needs root (chroot, owners).
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Role } from '../cluster/boards.ts';
+import { baseSpec, ensureBase } from '../image/base.ts';
+import { DEFAULT_SOURCE_DATE_EPOCH, defaultSources } from '../image/build.ts';
+import { buildLayer, writeTree } from '../image/layer.ts';
+import { run } from '../image/run.ts';
+import { clampMtimes } from '../image/treehash.ts';
+import { CONTAINER_REMOVED_PATHS, containerImageConfig, containerTree } from './container.ts';
+import { writeImageArchive } from './oci.ts';
+
+export interface ContainerImageRequest {
+  cluster: string;
+  role: Role;
+  /** Local .deb files (amd64 + all), in install order (image/debs.ts roleDebs). */
+  debs: string[];
+  extraPackages?: string[];
+}
+
+export interface ContainerBuildOptions {
+  /** The image cache (base root file systems), shared with `piinit image`. */
+  cacheDir: string;
+  outDir: string;
+  sourceDateEpoch?: number;
+  sources?: string[];
+  onStep?: (step: string) => void;
+  onLine?: (line: string) => void;
+}
+
+export interface ContainerImageResult {
+  role: Role;
+  /** piinit/<cluster>-<role>:<first 12 hex of the layer digest> */
+  tag: string;
+  archive: string;
+  imageId: string;
+  layerDigest: string;
+  baseCached: boolean;
+}
+
+export function containerImageRepo(cluster: string, role: Role): string {
+  return `piinit/${cluster}-${role}`;
+}
+
+/** Makes the unpacked root a container root: the data directory's content at /data (Docker
+ *  copies it into a fresh named volume), the container files, no kernel. */
+export async function adjustForContainer(dirs: { root: string; data: string }, epoch: number): Promise<void> {
+  const dataMount = join(dirs.root, 'data');
+  for (const name of await readdir(dirs.data)) await rename(join(dirs.data, name), join(dataMount, name));
+  for (const p of CONTAINER_REMOVED_PATHS) await rm(join(dirs.root, p), { recursive: true, force: true });
+  await mkdir(join(dirs.root, 'boot'), { mode: 0o755 });
+  await enablePiinitPresets(dirs.root);
+  await writeTree(dirs.root, containerTree());
+  await clampMtimes(dirs.root, epoch);
+}
+
+/** Enables the units our packages' preset files name (/usr/lib/systemd/system-preset/*piinit*):
+ *  the daemons of the role. A container has no first boot that would apply them. */
+export async function enablePiinitPresets(root: string): Promise<string[]> {
+  const dir = join(root, 'usr/lib/systemd/system-preset');
+  const units: string[] = [];
+  for (const f of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.includes('piinit')).sort()) {
+    for (const line of (await readFile(join(dir, f), 'utf8')).split('\n')) {
+      const m = /^enable\s+(\S+)(?:\s+(\S+))?/.exec(line);
+      if (m) units.push(m[2] && m[1]!.endsWith('@.service') ? m[1]!.replace('@.service', `@${m[2]}.service`) : m[1]!);
+    }
+  }
+  if (units.length) await run('chroot', [root, 'systemctl', 'enable', ...units], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  return units;
+}
+
+/** GNU tar with everything that differs between two builds taken out. */
+export async function writeLayerTar(root: string, out: string, epoch: number): Promise<void> {
+  await run('tar', [
+    '--create',
+    '--file',
+    out,
+    '--directory',
+    root,
+    '--sort=name',
+    '--numeric-owner',
+    `--mtime=@${epoch}`,
+    '--clamp-mtime',
+    '--format=posix',
+    '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
+    '--xattrs',
+    '--xattrs-include=security.capability',
+    '.',
+  ]);
+}
+
+async function sha256Hex(path: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(path), h);
+  return h.digest('hex');
+}
+
+export async function buildContainerImage(req: ContainerImageRequest, opts: ContainerBuildOptions): Promise<ContainerImageResult> {
+  const epoch = opts.sourceDateEpoch ?? (Number(process.env.SOURCE_DATE_EPOCH) || DEFAULT_SOURCE_DATE_EPOCH);
+  const sources = opts.sources ?? (await defaultSources());
+  opts.onStep?.('base');
+  const base = await ensureBase(baseSpec('amd64', sources, req.extraPackages ?? [], epoch), opts.cacheDir, { onLine: opts.onLine });
+  await mkdir(join(opts.cacheDir, 'work'), { recursive: true });
+  await mkdir(opts.outDir, { recursive: true });
+  const work = await mkdtemp(join(opts.cacheDir, 'work', `oci-${req.cluster}-${req.role}-`));
+  try {
+    const dirs = { root: join(work, 'root'), boot: join(work, 'boot'), data: join(work, 'data') };
+    opts.onStep?.('layer');
+    await buildLayer({ kind: 'amd64', baseTarball: base.tarball, debs: req.debs, sourceDateEpoch: epoch }, dirs);
+    await adjustForContainer(dirs, epoch);
+    opts.onStep?.('tar');
+    const layer = join(work, 'layer.tar');
+    await writeLayerTar(dirs.root, layer, epoch);
+    await rm(dirs.root, { recursive: true, force: true });
+    const digest = await sha256Hex(layer);
+    const tag = `${containerImageRepo(req.cluster, req.role)}:${digest.slice(0, 12)}`;
+    const archive = join(opts.outDir, `${req.cluster}-${req.role}.oci.tar`);
+    opts.onStep?.('archive');
+    const cfg = containerImageConfig(tag, epoch, { 'piinit.cluster': req.cluster, 'piinit.role': req.role });
+    const r = await writeImageArchive(layer, cfg, archive);
+    return { role: req.role, tag, archive, imageId: r.imageId, layerDigest: r.layerDigest, baseCached: base.cached };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,30 @@
+// `piinit image --format oci`: the container images of the cluster moved into a Docker
+// subnet (what `piinit up --docker` runs), one archive per role in --out.
+import type { Role } from '../cluster/boards.ts';
+import type { Cluster } from '../cluster/types.ts';
+import { UserError } from '../errors.ts';
+import { dockerizeCluster } from './dockerize.ts';
+import { buildDockerImages } from './images.ts';
+
+export async function imageOciCommand(
+  cluster: Cluster,
+  opts: { roles: Role[] | null; boardsGiven: boolean; releaseCache: string; imageCache: string; outDir: string; subnet: string; json: boolean; tty: boolean },
+): Promise<void> {
+  if (opts.boardsGiven) throw new UserError('--format oci builds amd64 container images; --board does not apply');
+  const docker = dockerizeCluster(cluster, opts.subnet);
+  const started = Date.now();
+  const results = await buildDockerImages(docker, {
+    releaseCache: opts.releaseCache,
+    imageCache: opts.imageCache,
+    outDir: opts.outDir,
+    ...(opts.roles ? { roles: opts.roles } : {}),
+    onStep: opts.tty ? (role, s) => process.stdout.write(`oci ${role}: ${s}…\n`) : undefined,
+  });
+  if (results.length === 0) throw new UserError('no node of the cluster matches --role: nothing to build');
+  if (opts.json) {
+    console.log(JSON.stringify({ subnet: opts.subnet, images: results }, null, 2));
+    return;
+  }
+  for (const r of results) console.log(`${r.archive}  ${r.tag}  (base ${r.baseCached ? 'cached' : 'built'})`);
+  console.log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s for the Docker subnet ${opts.subnet}; load with: docker load -i <archive>`);
+}

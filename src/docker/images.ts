@@ -1,0 +1,57 @@
+// The container images of a cluster: its .debs built for amd64 (config packages rendered
+// for the cluster as given — pass the dockerized cluster), then one image per role.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Role } from '../cluster/boards.ts';
+import type { Cluster } from '../cluster/types.ts';
+import { buildPackages, rolesOf } from '../deb/build.ts';
+import { readDebInfo, roleDebs } from '../image/debs.ts';
+import { optionalPackages } from '../image/system.ts';
+import { buildContainerImage, type ContainerImageResult } from './build.ts';
+
+export interface DockerImagesOptions {
+  /** Release cache (`piinit fetch`). */
+  releaseCache: string;
+  /** Image cache (base root file systems), shared with `piinit image`. */
+  imageCache: string;
+  outDir: string;
+  roles?: Role[];
+  /** SOURCE_DATE_EPOCH for packages and layer; default: the environment's, else the
+   *  packages' own rule (newest cluster file) and the image pipeline's default. */
+  sourceDateEpoch?: number;
+  onStep?: (role: Role, step: string) => void;
+}
+
+export async function buildDockerImages(cluster: Cluster, opts: DockerImagesOptions): Promise<ContainerImageResult[]> {
+  const roles = rolesOf(cluster).filter((r) => !opts.roles || opts.roles.includes(r));
+  const debDir = await mkdtemp(join(opts.imageCache, 'oci-debs-'));
+  try {
+    await buildPackages({ cluster, arches: ['amd64'], outDir: debDir, cacheDir: opts.releaseCache,
+      // Unpacked once into the layer and thrown away: no time spent on xz.
+      compression: { kind: 'gzip', level: 1 }, ...(opts.sourceDateEpoch !== undefined ? { epoch: opts.sourceDateEpoch } : {}) });
+    const ssh = cluster.ssh.authorizedKeys.some((k) => k.trim());
+    const out: ContainerImageResult[] = [];
+    for (const role of roles) {
+      opts.onStep?.(role, 'packages');
+      const debs = await roleDebs(debDir, cluster.name, role, 'amd64');
+      const external = await externalDepends(debs);
+      out.push(
+        await buildContainerImage(
+          { cluster: cluster.name, role, debs, extraPackages: [...optionalPackages({ ssh, wifi: cluster.wifi !== null, raspi: false }), ...external] },
+          { cacheDir: opts.imageCache, outDir: opts.outDir, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), onStep: (s) => opts.onStep?.(role, s) },
+        ),
+      );
+    }
+    return out;
+  } finally {
+    await rm(debDir, { recursive: true, force: true });
+  }
+}
+
+/** Debian packages our .debs depend on that are not among them (procps, curl, …): they
+ *  must come with the base, since the layer installs with dpkg and has no apt lists. */
+export async function externalDepends(debs: string[]): Promise<string[]> {
+  const infos = await Promise.all(debs.map((d) => readDebInfo(d)));
+  const ours = new Set(infos.map((i) => i.name));
+  return [...new Set(infos.flatMap((i) => i.depends).filter((n) => !ours.has(n)))].sort();
+}
