@@ -4,8 +4,8 @@
 // read-only root and the data partition mounted and grown; a hard power-off (kill -9) must
 // leave the next boot clean with the data and the machine identity intact.
 //
-// Set PIINIT_IMAGE_TEST_CACHE to a directory to keep the base root file systems between
-// runs; otherwise a temporary cache is used and removed.
+// The base root file systems are cached in $PIINIT_IMAGE_TEST_CACHE, by default the test
+// cache's images/ (shared with the Docker test and kept between runs).
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, rm, truncate, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { buildImage, type ImageResult } from '../../../src/image/build.ts';
 import { BOOT_MARKER } from '../../../src/image/system.ts';
 import { buildProbeDeb, PROBE_MARKER } from './fixture-deb.ts';
 import { startVm, type Vm } from './vm.ts';
+import { testCacheDir } from '../../helpers/debian-root.ts';
 
 let work: string;
 let cache: string;
@@ -22,7 +23,7 @@ const vms: Vm[] = [];
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'piinit-boot-'));
-  cache = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(work, 'cache');
+  cache = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(testCacheDir(), 'images');
   await mkdir(cache, { recursive: true });
 });
 
