@@ -6,7 +6,7 @@ import { UserError } from '../errors.ts';
 import { defaultCacheDir } from '../releases/cache.ts';
 import { bootCmdlineExtras } from '../render/index.ts';
 import { buildImage, type ImageResult } from '../image/build.ts';
-import { roleDebs } from '../image/debs.ts';
+import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { IMAGE_TARGETS, imageKindOf, type ImageKind } from '../image/targets.ts';
 import { imageOciCommand } from '../docker/image-command.ts';
@@ -82,7 +82,8 @@ export function register(program: Command): void {
             debs,
             ssh,
             cmdlineExtras: bootCmdlineExtras(cluster, g.role),
-            extraPackages: optionalPackages({ ssh, wifi: cluster.wifi !== null, raspi: target.boot === 'raspi' }),
+            // dpkg -i in the layer has no apt: what our .debs depend on must come with the base.
+            extraPackages: [...optionalPackages({ ssh, wifi: cluster.wifi !== null, raspi: target.boot === 'raspi' }), ...(await externalDepends(debs))],
           },
           {
             cacheDir,

@@ -4,7 +4,7 @@
 // `docker load` accepts. No Docker daemon is needed. Needs root (chroot, owners).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Role } from '../cluster/boards.ts';
@@ -55,24 +55,8 @@ export async function adjustForContainer(dirs: { root: string; data: string }, e
   for (const name of await readdir(dirs.data)) await rename(join(dirs.data, name), join(dataMount, name));
   for (const p of CONTAINER_REMOVED_PATHS) await rm(join(dirs.root, p), { recursive: true, force: true });
   await mkdir(join(dirs.root, 'boot'), { mode: 0o755 });
-  await enablePiinitPresets(dirs.root);
   await writeTree(dirs.root, containerTree());
   await clampMtimes(dirs.root, epoch);
-}
-
-/** Enables the units our packages' preset files name (/usr/lib/systemd/system-preset/*piinit*):
- *  the daemons of the role. A container has no first boot that would apply them. */
-export async function enablePiinitPresets(root: string): Promise<string[]> {
-  const dir = join(root, 'usr/lib/systemd/system-preset');
-  const units: string[] = [];
-  for (const f of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.includes('piinit')).sort()) {
-    for (const line of (await readFile(join(dir, f), 'utf8')).split('\n')) {
-      const m = /^enable\s+(\S+)(?:\s+(\S+))?/.exec(line);
-      if (m) units.push(m[2] && m[1]!.endsWith('@.service') ? m[1]!.replace('@.service', `@${m[2]}.service`) : m[1]!);
-    }
-  }
-  if (units.length) await run('chroot', [root, 'systemctl', 'enable', ...units], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
-  return units;
 }
 
 /** GNU tar with everything that differs between two builds taken out. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Role } from '../cluster/boards.ts';
 import type { Cluster } from '../cluster/types.ts';
 import { buildPackages, rolesOf } from '../deb/build.ts';
-import { readDebInfo, roleDebs } from '../image/debs.ts';
+import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { buildContainerImage, type ContainerImageResult } from './build.ts';
 
@@ -46,12 +46,4 @@ export async function buildDockerImages(cluster: Cluster, opts: DockerImagesOpti
   } finally {
     await rm(debDir, { recursive: true, force: true });
   }
-}
-
-/** Debian packages our .debs depend on that are not among them (procps, curl, …): they
- *  must come with the base, since the layer installs with dpkg and has no apt lists. */
-export async function externalDepends(debs: string[]): Promise<string[]> {
-  const infos = await Promise.all(debs.map((d) => readDebInfo(d)));
-  const ours = new Set(infos.map((i) => i.name));
-  return [...new Set(infos.flatMap((i) => i.depends).filter((n) => !ours.has(n)))].sort();
 }

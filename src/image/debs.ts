@@ -63,3 +63,11 @@ export async function roleDebs(dir: string, clusterName: string, role: string, a
   const infos = await Promise.all(files.sort().map((f) => readDebInfo(join(dir, f))));
   return installOrder(infos, [`piinit-${clusterName}-${role}`], arch).map((d) => d.path);
 }
+
+/** Debian packages our .debs depend on that are not among them (procps, curl, …): they
+ *  must come with the base, since the layer installs with dpkg and has no apt lists. */
+export async function externalDepends(debs: string[]): Promise<string[]> {
+  const infos = await Promise.all(debs.map((d) => readDebInfo(d)));
+  const ours = new Set(infos.map((i) => i.name));
+  return [...new Set(infos.flatMap((i) => i.depends).filter((n) => !ours.has(n)))].sort();
+}

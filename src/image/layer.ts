@@ -8,6 +8,7 @@ import { isSymlink, type FileTree } from '../render/filetree.ts';
 import { UserError } from '../errors.ts';
 import { run } from './run.ts';
 import { IMAGE_TARGETS, type ImageKind } from './targets.ts';
+import { enablePiinitPresets } from './presets.ts';
 import { ENABLED_UNITS, kernelCmdline, PERSISTENT_PATHS, ROOT_LABEL, sshHostKeyTree, systemTree } from './system.ts';
 import { clampMtimes } from './treehash.ts';
 
@@ -77,6 +78,7 @@ export async function buildLayer(input: LayerInput, dirs: LayerDirs): Promise<vo
     // tmpfiles exits non-zero when a single line cannot apply (e.g. a missing group); the boot retries.
   });
   await run('chroot', [root, 'systemctl', 'enable', ...ENABLED_UNITS, ...(input.ssh ? ['ssh.service'] : [])], { env });
+  await enablePiinitPresets(root);
   await lockPasswords(root, input.sourceDateEpoch);
   await cleanup(root);
   await movePersistent(root, dirs.data);
