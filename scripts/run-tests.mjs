@@ -21,8 +21,6 @@ function walk(dir) {
 let files = walk('test');
 if (quick) files = files.filter((f) => !f.startsWith(join('test', 'e2e')));
 if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
-// e2e files last: the fast feedback comes first.
-files.sort((a, b) => Number(a.includes('/e2e/')) - Number(b.includes('/e2e/')) || a.localeCompare(b));
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
