@@ -27,7 +27,7 @@ apt-get install -y --no-install-recommends \
 TOOLS=/opt/piinit-test-tools
 mkdir -p "$TOOLS/apt/lists/partial" "$TOOLS/debs" "$TOOLS/root"
 # The Debian mirror the host's apt already uses (deb822 or one-line sources alike).
-MIRROR=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' | awk '$2 !~ /security|updates|backports/ {print $1; exit}')
+MIRROR=$(apt-get indextargets --no-release-info --format '$(REPO_URI) $(RELEASE)' | awk '$1 ~ /\/debian\/?$/ && $2 !~ /security|updates|backports/ {print $1; exit}')
 MIRROR=${MIRROR%/}
 echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR bullseye main" > "$TOOLS/apt/sources.list"
 APTOPTS=(-o Dir::Etc::SourceList="$TOOLS/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null

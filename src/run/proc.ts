@@ -58,6 +58,9 @@ export function liveness(rec: ProcessRecord): Liveness {
   if (st.startTicks !== rec.startTicks) return 'replaced';
   if (st.state === 'Z' || st.state === 'X') return 'exited';
   const cmd = readCmdline(rec.pid);
+  // Same start time but no command line: the process is exiting (its memory is already
+  // released, it is not a zombie yet). Reading it as "replaced" made a kill look failed.
+  if (cmd && cmd.length === 0) return 'exited';
   // Right after `ip netns exec` the process may still be `ip`; once exec'd it is our program.
   // A script shows its interpreter first and its own path second.
   const same = cmd && (cmd[0] === rec.argv[0] || cmd[1] === rec.argv[0] || (rec.netns && cmd[0] === 'ip'));
