@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { loadCluster } from '../cluster/load.ts';
 import { downLocal } from '../run/local.ts';
 import { defaultStateDir } from '../run/state.ts';
+import { downDocker, readDockerState } from '../docker/cluster.ts';
+import { checkDocker } from '../docker/engine.ts';
 
 export function register(program: Command): void {
   program
@@ -18,11 +20,25 @@ export function register(program: Command): void {
       `
 Signals only the processes \`up\` recorded, and only after checking that /proc/<pid> still
 shows the same start time and program. Clients and Prometheus stop first, servers last.
-Data survives (\`piinit up\` continues where it stopped) unless --purge is given.`,
+Data survives (\`piinit up\` continues where it stopped) unless --purge is given.
+A cluster started with \`piinit up --docker\`: its containers and network are removed;
+its named volumes (the nodes' /data) stay unless --purge is given.`,
     )
     .action(async (clusterArg, opts) => {
       const { cluster } = await loadCluster(resolve(clusterArg));
       const stateDir = resolve(opts.state ?? defaultStateDir(cluster.name));
+      const dockerState = await readDockerState(stateDir);
+      if (dockerState) {
+        await checkDocker();
+        const d = await downDocker(stateDir, dockerState, { purge: !!opts.purge });
+        if (opts.json) {
+          console.log(JSON.stringify({ stateDir, mode: 'docker', ...d, network: dockerState.network, purged: !!opts.purge }, null, 2));
+          return;
+        }
+        console.log(`removed ${d.removed.length} containers and the network ${dockerState.network}`);
+        console.log(opts.purge ? `removed the volumes (${d.volumes.join(', ') || 'none left'}) and ${stateDir}` : `data kept in the volumes ${dockerState.nodes.map((n) => n.volume).join(', ')} (piinit down --purge removes them)`);
+        return;
+      }
       const r = await downLocal(stateDir, { purge: !!opts.purge, graceMs: Number(opts.grace) * 1000 });
       if (opts.json) {
         console.log(JSON.stringify({ stateDir, ...r }, null, 2));

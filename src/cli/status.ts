@@ -11,6 +11,8 @@ import { localAuth, localTargets, processStatus } from '../run/local.ts';
 import { localizeCluster } from '../run/localize.ts';
 import { checkLocalHealth } from '../run/probe.ts';
 import { defaultStateDir, type LocalState, readState } from '../run/state.ts';
+import { readDockerState } from '../docker/cluster.ts';
+import { checkDockerHealth } from '../docker/up-command.ts';
 
 /** Where the web UIs of a (localized) cluster are. */
 export function uiUrls(local: Cluster, state: Pick<LocalState, 'unavailable'>): { name: string; url: string; note?: string }[] {
@@ -51,7 +53,8 @@ Exit code 0 only when healthy: a Consul leader, every server a healthy voter, ev
 alive, node_exporter registered in Consul and reachable on every node, every Prometheus
 target up, and Nomad's leader, servers and clients — unless no Nomad binary was available
 to \`piinit up\` on this machine: that is reported as a note, and the Nomad scrape targets
-count as expected down.`,
+count as expected down. A cluster started with \`piinit up --docker\` is asked at its
+containers' addresses, from this host through the bridge of its Docker network.`,
     )
     .action(async (clusterArg, opts) => {
       const { cluster } = await loadCluster(resolve(clusterArg));
@@ -59,12 +62,17 @@ count as expected down.`,
       if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UserError(`--timeout ${opts.timeout} is not a number of seconds`);
       const stateDir = resolve(opts.state ?? defaultStateDir(cluster.name));
       const state = await readState(stateDir);
-      const targetArg = opts.target ?? [state ? 'local' : 'cluster'];
+      const dockerState = await readDockerState(stateDir);
+      const targetArg = opts.target ?? [state || dockerState ? 'local' : 'cluster'];
 
       let report: HealthReport;
       let processes: ProcessLine[] = [];
       let where: string;
-      if (targetArg.length === 1 && targetArg[0] === 'local') {
+      if (dockerState && targetArg.length === 1 && targetArg[0] === 'local') {
+        // `piinit up --docker`: asked from this host through the bridge of its network.
+        report = await checkDockerHealth(cluster, dockerState, await authOverrides(opts), timeoutMs);
+        where = `Docker cluster "${cluster.name}" (network ${dockerState.network}, ${dockerState.subnet}, state ${stateDir})`;
+      } else if (targetArg.length === 1 && targetArg[0] === 'local') {
         if (!state) throw new UserError(`no local cluster in ${stateDir} (start one with: piinit up ${clusterArg})`);
         const local = localizeCluster(cluster, state.subnet);
         const auth = { ...localAuth(local), ...(await authOverrides(opts)) };

@@ -11,6 +11,9 @@ import { withLocalTls } from '../run/local-security.ts';
 import { waitLocalHealthy } from '../run/probe.ts';
 import { defaultStateDir } from '../run/state.ts';
 import { uiUrls } from './status.ts';
+import { DEFAULT_DOCKER_SUBNET } from '../docker/dockerize.ts';
+import { upDockerCommand } from '../docker/up-command.ts';
+import { join } from 'node:path';
 
 export function register(program: Command): void {
   program
@@ -25,6 +28,9 @@ export function register(program: Command): void {
     .option('--timeout <seconds>', 'how long to wait for the cluster to become healthy', '180')
     .option('--no-wait', 'start the daemons and return without waiting for health')
     .option('--json', 'print the result as JSON')
+    .option('--docker', 'run the nodes as Docker containers built from the same packages as the images (needs root and Docker; see docs/docker.md)')
+    .option('--docker-subnet <cidr>', `with --docker: the subnet of the Docker network piinit creates (default ${DEFAULT_DOCKER_SUBNET})`)
+    .option('--image-cache <dir>', 'with --docker: base root file systems (default: <cache>/images, shared with piinit image)')
     .addHelpText(
       'after',
       `
@@ -53,6 +59,20 @@ nothing else. Exit code 0 once the cluster is healthy (see \`piinit status\`).
       const { cluster, warnings } = await loadCluster(clusterPath);
       for (const w of warnings) process.stderr.write(`warning: ${w.file}:${w.line}:${w.column}: ${w.message}\n`);
       const stateDir = resolve(opts.state ?? defaultStateDir(cluster.name));
+      if (opts.docker) {
+        const cache = resolve(opts.cache ?? defaultCacheDir());
+        return upDockerCommand(cluster, clusterArg, {
+          stateDir,
+          subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET,
+          releaseCache: cache,
+          imageCache: resolve(opts.imageCache ?? join(cache, 'images')),
+          offline: !!opts.offline,
+          timeoutS,
+          wait: opts.wait,
+          json: !!opts.json,
+          tty: !!tty,
+        });
+      }
       if (opts.netns && process.getuid?.() !== 0) throw new UserError('--netns creates network namespaces and needs root (run with sudo)');
 
       const cacheDir = opts.cache ?? defaultCacheDir();

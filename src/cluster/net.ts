@@ -85,3 +85,9 @@ export function macProblem(mac: string): string | null {
   if (first & 1) return 'is a multicast address (the lowest bit of the first byte is set), not a network card';
   return null;
 }
+
+/** Whether two networks share any address (one contains the other's network address). */
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  const p = Math.min(a.prefixLength, b.prefixLength);
+  return ((a.network & maskOf(p)) >>> 0) === ((b.network & maskOf(p)) >>> 0);
+}
