@@ -52,32 +52,27 @@ export function networkFiles(c: Cluster): FileTree {
     tree.set(
       `${UNIT_DIR}/piinit-hostname.service`,
       file(
-        ini([
-          [
-            'Unit',
-            [
-              ['Description', 'Set the hostname from the MAC address map of the cluster'],
-              ['DefaultDependencies', 'no'],
-              ['After', 'systemd-udev-trigger.service local-fs.target'],
-              ['Wants', 'network-pre.target'],
-              ['Before', 'network-pre.target consul.service nomad.service'],
-            ],
-          ],
-          [
-            'Service',
-            [
-              ['Type', 'oneshot'],
-              ['RemainAfterExit', 'yes'],
-              ['ExecStart', '/usr/lib/piinit/hostname-from-mac'],
-              ['TimeoutStartSec', '90'],
-            ],
-          ],
-          ['Install', [['WantedBy', 'multi-user.target']]],
+        hostnameUnit('Set the hostname from the MAC address map of the cluster', '/usr/lib/piinit/hostname-from-mac', [
+          ['DefaultDependencies', 'no'],
+          ['After', 'systemd-udev-trigger.service local-fs.target'],
+          ['Wants', 'network-pre.target'],
+          ['Before', 'network-pre.target consul.service nomad.service'],
         ]),
       ),
     );
-    tree.set(`${WANTS_DIR}/piinit-hostname.service`, { symlink: `${UNIT_DIR}/piinit-hostname.service` });
+  } else {
+    tree.set('/usr/lib/piinit/hostname-from-dhcp', file(DHCP_HOSTNAME_SCRIPT, { mode: 0o755 }));
+    tree.set(
+      `${UNIT_DIR}/piinit-hostname.service`,
+      file(
+        hostnameUnit('Set the hostname the DHCP server gives', '/usr/lib/piinit/hostname-from-dhcp', [
+          ['After', 'systemd-networkd.service'],
+          ['Before', 'consul.service nomad.service'],
+        ]),
+      ),
+    );
   }
+  tree.set(`${WANTS_DIR}/piinit-hostname.service`, { symlink: `${UNIT_DIR}/piinit-hostname.service` });
   // DHCP (and, with static addressing, the fallback for a machine not in the map).
   tree.set(
     `${NET}/20-piinit-wired.network`,
@@ -88,6 +83,48 @@ export function networkFiles(c: Cluster): FileTree {
   }
   return tree;
 }
+
+function hostnameUnit(description: string, script: string, order: [string, string][]): string {
+  return ini([
+    ['Unit', [['Description', description], ...order]],
+    [
+      'Service',
+      [
+        ['Type', 'oneshot'],
+        ['RemainAfterExit', 'yes'],
+        ['ExecStart', script],
+        ['TimeoutStartSec', '120'],
+      ],
+    ],
+    ['Install', [['WantedBy', 'multi-user.target']]],
+  ]);
+}
+
+/** POSIX sh. networkd's UseHostname= hands the DHCP hostname to hostnamed, which refuses it
+ *  to networkd's unprivileged user unless polkit allows it — and the image carries no polkit.
+ *  So this root oneshot takes the name from networkd's saved lease, before Consul starts
+ *  (Consul names its node after the hostname; every server boots the same image). */
+export const DHCP_HOSTNAME_SCRIPT = `#!/bin/sh
+# Rendered by piinit: the hostname the DHCP server gives (the router's reservation by MAC),
+# taken from systemd-networkd's lease. Waits up to 90 s for a lease that carries one.
+set -u
+i=0
+while [ "$i" -lt 90 ]; do
+  for f in /run/systemd/netif/leases/*; do
+    [ -r "$f" ] || continue
+    name=$(sed -n 's/^HOSTNAME=//p' "$f" | head -n 1)
+    name=\${name%%.*}
+    case "$name" in
+      ''|*[!A-Za-z0-9-]*) ;;
+      *) echo "$name" > /proc/sys/kernel/hostname; echo "piinit: hostname $name from DHCP"; exit 0 ;;
+    esac
+  done
+  i=$((i + 1))
+  sleep 1
+done
+echo "piinit: no DHCP lease names this machine; hostname unchanged" >&2
+exit 0
+`;
 
 /** POSIX sh: waits (bounded) for an interface whose MAC is in the map, then sets the hostname. */
 export function hostnameScript(c: Cluster): string {

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { type FileEntry, isSymlink } from '../../../src/render/filetree.ts';
 import { renderNode, renderRole } from '../../../src/render/index.ts';
@@ -16,6 +19,34 @@ test('DHCP addressing: one wired .network taking the hostname from DHCP, no MAC 
   assert.match(net, /^Name=en\* eth\*$/m);
   assert.ok(![...tree.keys()].some((p) => p.includes('hostname-from-mac')));
   assert.ok(![...tree.keys()].some((p) => p.includes('wpa_supplicant')));
+  // The name itself is set from networkd's lease by a root oneshot before Consul starts.
+  const unit = text(tree, '/usr/lib/systemd/system/piinit-hostname.service');
+  assert.match(unit, /^ExecStart=\/usr\/lib\/piinit\/hostname-from-dhcp$/m);
+  assert.match(unit, /^After=systemd-networkd\.service$/m);
+  assert.match(unit, /^Before=consul\.service nomad\.service$/m);
+  assert.ok(tree.has('/etc/systemd/system/multi-user.target.wants/piinit-hostname.service'));
+});
+
+test('the DHCP hostname script sets the first label of the lease HOSTNAME, and ignores junk', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-dhcp-hostname-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const tree = renderRole(fixtureCluster(), 'server');
+  // The same script with its two system paths pointed into the test's directory.
+  const script = text(tree, '/usr/lib/piinit/hostname-from-dhcp')
+    .replaceAll('/run/systemd/netif/leases', join(dir, 'leases'))
+    .replaceAll('/proc/sys/kernel/hostname', join(dir, 'hostname'))
+    .replace('-lt 90', '-lt 2');
+  await mkdir(join(dir, 'leases'));
+  await writeFile(join(dir, 'leases', '2'), 'ADDRESS=10.0.0.11\nHOSTNAME=core1.lan\n');
+  let r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(await readFile(join(dir, 'hostname'), 'utf8'), 'core1\n');
+  await rm(join(dir, 'hostname'));
+  await writeFile(join(dir, 'leases', '2'), 'ADDRESS=10.0.0.11\nHOSTNAME=bad;name\n');
+  r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0);
+  assert.match(r.stderr, /no DHCP lease names this machine/);
+  await assert.rejects(readFile(join(dir, 'hostname')));
 });
 
 test('static addressing: a .network per MAC and the MAC → hostname map', () => {
