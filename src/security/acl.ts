@@ -185,9 +185,12 @@ ${tokenCalls.join('\n')}
 }
 
 deadline=$(( $(date +%s) + TIMEOUT ))
+pause=1
 until attempt; do
   if [ "$(date +%s)" -ge "$deadline" ]; then log "gave up after \${TIMEOUT}s"; exit 1; fi
-  sleep 2
+  sleep "$pause"
+  # Back off to every 8 s: a slow board waiting for its peers is not kept busy asking.
+  if [ "$pause" -lt 8 ]; then pause=$((pause * 2)); fi
 done
 log "Consul ACL policies and tokens are in place"
 `;
@@ -208,9 +211,12 @@ attempt() {
 }
 
 deadline=$(( $(date +%s) + TIMEOUT ))
+pause=1
 until attempt; do
   if [ "$(date +%s)" -ge "$deadline" ]; then log "gave up after \${TIMEOUT}s"; exit 1; fi
-  sleep 2
+  sleep "$pause"
+  # Back off to every 8 s: a slow board waiting for its peers is not kept busy asking.
+  if [ "$pause" -lt 8 ]; then pause=$((pause * 2)); fi
 done
 log "Nomad ACLs are bootstrapped"
 `;
