@@ -48,7 +48,7 @@ interface RaftConfiguration {
 interface AutopilotHealth {
   Healthy: boolean;
   FailureTolerance: number;
-  Servers: { ID: string; Name: string; Address: string; SerfStatus: string; Leader: boolean; Voter: boolean; Healthy: boolean; LastContact: string }[];
+  Servers: { ID: string; Name: string; Address: string; SerfStatus: string; Leader: boolean; Voter: boolean; Healthy: boolean; LastContact: string }[] | null;
 }
 interface AgentMember {
   Name: string;
@@ -105,10 +105,12 @@ export async function probeConsul(
   }
   const [raft, autopilot] = await Promise.all([
     http.consul<RaftConfiguration>(`${withLeader.url}/v1/operator/raft/configuration`),
-    http.consul<AutopilotHealth>(`${withLeader.url}/v1/operator/autopilot/health`),
+    // 429 is Consul's answer while some server is unhealthy; the body says which.
+    http.consul<AutopilotHealth>(`${withLeader.url}/v1/operator/autopilot/health`, [429]),
   ]);
   if (raft.ok) {
-    const health = autopilot.ok ? autopilot.body.Servers : [];
+    // Servers is null while the cluster forms.
+    const health = autopilot.ok ? (autopilot.body.Servers ?? []) : [];
     r.peers = raft.body.Servers.map((p) => {
       const h = health.find((x) => x.ID === p.ID);
       return {

@@ -45,7 +45,15 @@ export class Http {
     return this.send<T>('GET', url, undefined, token);
   }
 
-  async send<T>(method: 'GET' | 'PUT', url: string, body?: string, token?: { header: string; value: string | undefined }): Promise<HttpResult<T>> {
+  /** accept: error statuses whose body is still the answer (Consul's autopilot health is
+   *  HTTP 429 while the servers are unhealthy). */
+  async send<T>(
+    method: 'GET' | 'PUT',
+    url: string,
+    body?: string,
+    token?: { header: string; value: string | undefined },
+    accept: number[] = [],
+  ): Promise<HttpResult<T>> {
     const headers: Record<string, string> = {};
     if (token?.value) headers[token.header] = token.value;
     const signal = AbortSignal.timeout(this.timeoutMs);
@@ -54,7 +62,7 @@ export class Http {
       const text = await res.body.text();
       const hdrs: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') hdrs[k] = v;
-      if (res.statusCode >= 400) {
+      if (res.statusCode >= 400 && !accept.includes(res.statusCode)) {
         const hint = res.statusCode === 403 ? ' — the ACL token is missing, unknown, or lacks the permission (see --token)' : '';
         return { ok: false, status: res.statusCode, error: `HTTP ${res.statusCode}: ${text.trim().slice(0, 200) || 'no body'}${hint}` };
       }
@@ -68,8 +76,8 @@ export class Http {
     }
   }
 
-  consul<T>(url: string): Promise<HttpResult<T>> {
-    return this.getJson<T>(url, { header: 'X-Consul-Token', value: this.auth.consulToken });
+  consul<T>(url: string, accept: number[] = []): Promise<HttpResult<T>> {
+    return this.send<T>('GET', url, undefined, { header: 'X-Consul-Token', value: this.auth.consulToken }, accept);
   }
 
   nomad<T>(url: string): Promise<HttpResult<T>> {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { downLocal, firstCrash, localAuth, localTargets, upLocal } from '../../../src/run/local.ts';
 import { killDaemon } from '../../../src/run/proc.ts';
-import { waitLocalHealthy } from '../../../src/run/probe.ts';
+import { checkLocalHealth, waitLocalHealthy } from '../../../src/run/probe.ts';
 import { cleanup, http, makeCluster, NOMAD_UNAVAILABLE, randomLoopbackSubnet, SYSTEM_BINARIES, waitFor } from './helpers.ts';
 
 const piinit = (args: string[]) => spawnSync(process.execPath, ['bin/piinit.js', ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -57,6 +57,17 @@ test('kill -9 the leader: a new leader, no acknowledged write lost, writes work,
   }
   const w = await http('PUT', `${api(survivors[0]!)}/v1/kv/faults/after`, 'yes');
   assert.equal(w.body.trim(), 'true');
+
+  // The health check names the dead server: Consul's autopilot answers HTTP 429 while a
+  // server is unhealthy, and its body is still the report.
+  const sick = await waitFor('autopilot to report the dead server', 60_000, async () => {
+    const rep = await checkLocalHealth(r.state, targets, localAuth(r.cluster), 3000);
+    return rep.consul.autopilotHealthy === false ? rep : null;
+  });
+  assert.ok(!sick.problems.some((p) => p.includes('cannot read autopilot')), sick.problems.join('\n'));
+  assert.ok(sick.problems.some((p) => p.startsWith(`Consul server ${old} `)), sick.problems.join('\n'));
+  assert.ok(sick.problems.includes('Consul autopilot reports the servers unhealthy'), sick.problems.join('\n'));
+  assert.equal(sick.consul.failureTolerance, 0);
 
   // `up` starts the killed server again (and only it); it rejoins with its raft data.
   const again = await up();
