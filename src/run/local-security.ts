@@ -47,7 +47,8 @@ export async function withLocalTls(local: Cluster, stateDir: string): Promise<Cl
  *  for a leader itself, bounded by timeoutS). */
 export async function runConsulAclBootstrap(server: LocalNode, log: string, timeoutS = 120): Promise<void> {
   const cmd = consulAclBootstrapCommand((p) => join(server.root, p));
-  const env = { ...process.env, PIINIT_ACL_TIMEOUT: String(timeoutS) };
+  // A second between tries: on loopback the leader is there in seconds, and `up` waits on it.
+  const env = { ...process.env, PIINIT_ACL_TIMEOUT: String(timeoutS), PIINIT_ACL_PAUSE_MAX: '1' };
   const fh = await open(log, 'a', 0o640);
   await fh.write(`\n--- piinit: Consul ACL bootstrap at ${new Date().toISOString()}\n`);
   let code: number | null;

@@ -127,6 +127,8 @@ set -eu
 ENV_FILE=\${PIINIT_ACL_ENV:-${defaults.env}}
 ADDR=\${PIINIT_ACL_ADDR:-${defaults.addr}}
 TIMEOUT=\${PIINIT_ACL_TIMEOUT:-300}
+# Seconds between tries at most (backing off from 1): 8 on a board, 1 for the local runner.
+PAUSE_MAX=\${PIINIT_ACL_PAUSE_MAX:-8}
 CACERT=\${PIINIT_ACL_CACERT:-}
 command -v curl >/dev/null 2>&1 || { echo "piinit-acl: curl is not installed" >&2; exit 1; }
 . "$ENV_FILE"
@@ -186,11 +188,12 @@ ${tokenCalls.join('\n')}
 
 deadline=$(( $(date +%s) + TIMEOUT ))
 pause=1
+[ "$PAUSE_MAX" -ge 1 ] 2>/dev/null || PAUSE_MAX=8
 until attempt; do
   if [ "$(date +%s)" -ge "$deadline" ]; then log "gave up after \${TIMEOUT}s"; exit 1; fi
   sleep "$pause"
-  # Back off to every 8 s: a slow board waiting for its peers is not kept busy asking.
-  if [ "$pause" -lt 8 ]; then pause=$((pause * 2)); fi
+  # Back off: a slow board waiting for its peers is not kept busy asking.
+  if [ "$pause" -lt "$PAUSE_MAX" ]; then pause=$((pause * 2)); fi
 done
 log "Consul ACL policies and tokens are in place"
 `;
@@ -212,11 +215,12 @@ attempt() {
 
 deadline=$(( $(date +%s) + TIMEOUT ))
 pause=1
+[ "$PAUSE_MAX" -ge 1 ] 2>/dev/null || PAUSE_MAX=8
 until attempt; do
   if [ "$(date +%s)" -ge "$deadline" ]; then log "gave up after \${TIMEOUT}s"; exit 1; fi
   sleep "$pause"
-  # Back off to every 8 s: a slow board waiting for its peers is not kept busy asking.
-  if [ "$pause" -lt 8 ]; then pause=$((pause * 2)); fi
+  # Back off: a slow board waiting for its peers is not kept busy asking.
+  if [ "$pause" -lt "$PAUSE_MAX" ]; then pause=$((pause * 2)); fi
 done
 log "Nomad ACLs are bootstrapped"
 `;
