@@ -3,7 +3,7 @@
 // started is stopped in t.after, also when an assertion fails.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { downLocal, firstCrash, localAuth, localTargets, upLocal } from '../../../src/run/local.ts';
 import { killDaemon } from '../../../src/run/proc.ts';
 import { checkLocalHealth, waitLocalHealthy } from '../../../src/run/probe.ts';
@@ -11,8 +11,10 @@ import { cleanup, http, makeCluster, NOMAD_UNAVAILABLE, randomLoopbackSubnet, SY
 
 const piinit = (args: string[]) => spawnSync(process.execPath, ['bin/piinit.js', ...args], { encoding: 'utf8', timeout: 60_000 });
 
-async function startServers(name: string) {
+async function startServers(t: TestContext, name: string) {
   const tc = await makeCluster({ name });
+  // Registered before anything is started: a failure while the cluster comes up stops it too.
+  t.after(() => cleanup(tc));
   const subnet = randomLoopbackSubnet();
   const up = () => upLocal(tc.cluster, { stateDir: tc.stateDir, binaries: SYSTEM_BINARIES, unavailable: NOMAD_UNAVAILABLE, subnet });
   const r = await up();
@@ -30,8 +32,7 @@ async function startServers(name: string) {
 }
 
 test('kill -9 the leader: a new leader, no acknowledged write lost, writes work, the node rejoins with its data', { timeout: 300_000 }, async (t) => {
-  const { tc, r, up, targets, api, leaderNode } = await startServers('killleader');
-  t.after(() => cleanup(tc));
+  const { r, up, targets, api, leaderNode } = await startServers(t, 'killleader');
   const old = (await leaderNode('core1'))!;
   assert.ok(old);
 
@@ -85,8 +86,7 @@ test('kill -9 the leader: a new leader, no acknowledged write lost, writes work,
 });
 
 test('two of three servers stopped: status reports lost quorum and fails; up brings it back without manual steps', { timeout: 300_000 }, async (t) => {
-  const { tc, up, targets, api } = await startServers('quorum');
-  t.after(() => cleanup(tc));
+  const { tc, up, targets, api } = await startServers(t, 'quorum');
   assert.equal((await http('PUT', `${api('core1')}/v1/kv/quorum`, 'before')).body.trim(), 'true');
 
   await downLocal(tc.stateDir, { only: ['core2/consul', 'core3/consul'], graceMs: 10_000 });
