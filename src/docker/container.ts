@@ -14,7 +14,7 @@ export const CONTAINER_MASKED_UNITS = [
   'systemd-resolved.service',
   // No data partition to grow, no clock to set, no console to log in on.
   'piinit-grow-data.service',
-  // Docker names the container (--hostname); no MAC of the cluster's map is there to wait for.
+  // Docker names the container (--hostname); no DHCP lease or MAC of the map to wait for.
   'piinit-hostname.service',
   'systemd-timesyncd.service',
   'getty@tty1.service',

@@ -61,7 +61,7 @@ export async function upDockerCommand(cluster: Cluster, clusterArg: string, opts
   const t0 = Date.now();
   const rel = await releaseBinaries(cluster, { cacheDir: opts.releaseCache, offline: opts.offline });
   const nomadReason = rel.unavailable.find((u) => u.component === 'nomad')?.reason;
-  const unavailable = rel.unavailable.filter((u) => u.component !== 'nomad').map((u) => ({ ...u }));
+  const unavailable = rel.unavailable.filter((u) => u.component !== 'nomad');
   if (unavailable.length) throw new UserError(`cannot build the images: ${unavailable.map((u) => `${u.component}: ${u.reason}`).join('; ')}`);
   const nomad = await nomadAvailability(rel.binaries.nomad, nomadReason);
   const dockerUnavailable = nomad ? [{ component: 'nomad', reason: nomad }] : [];
@@ -70,17 +70,14 @@ export async function upDockerCommand(cluster: Cluster, clusterArg: string, opts
   const dc = dockerizeCluster(cluster, opts.subnet);
   await mkdir(opts.imageCache, { recursive: true });
   const outDir = join(opts.stateDir, 'images');
-  let images;
   try {
-    images = await buildDockerImages(dc, {
+    const images = await buildDockerImages(dc, {
       releaseCache: opts.releaseCache,
       imageCache: opts.imageCache,
       outDir,
       onStep: opts.tty ? (role, s) => console.log(`  image ${role}: ${s} …`) : undefined,
     });
     const state = await upDocker(dc, { stateDir: opts.stateDir, subnet: opts.subnet, images, unavailable: dockerUnavailable, onEvent: opts.tty ? (s) => console.log(`  ${s}`) : undefined });
-    // The archives are in Docker now; the next `up` builds them again (same tag, not reloaded).
-    await rm(outDir, { recursive: true, force: true });
 
     let health: HealthReport | null = null;
     if (opts.wait) {
@@ -114,6 +111,8 @@ export async function upDockerCommand(cluster: Cluster, clusterArg: string, opts
     }
     if (health && !health.healthy) throw new UserError(`the Docker cluster is not healthy after ${opts.timeoutS} s (docker logs <container>, or docker exec <container> journalctl)`, 1);
   } finally {
+    // The archives are in Docker by now (or the build failed); the next `up` builds them
+    // again, to the same tag, which is then not loaded again.
     await rm(outDir, { recursive: true, force: true });
   }
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { run } from './run.ts';
 
 /** Enables the units our packages' preset files name (/usr/lib/systemd/system-preset/*piinit*):
- *  the daemons of the role. A container has no first boot that would apply them. */
+ *  the daemons of the role. */
 export async function enablePiinitPresets(root: string): Promise<string[]> {
   const dir = join(root, 'usr/lib/systemd/system-preset');
   const units: string[] = [];

@@ -19,7 +19,7 @@ import { optionalPackages } from '../../../src/image/system.ts';
 import { bootCmdlineExtras } from '../../../src/render/index.ts';
 import { formatFindings, scanDirectory } from '../../../src/security/scan.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
-import { seedHostAmd64 } from '../../integration/deb/seed-cache.ts';
+import { HOST_COMPONENTS_YAML, seedHostAmd64 } from '../../integration/deb/seed-cache.ts';
 
 const CLUSTER_YAML = `name: scantest
 datacenter: scantest
@@ -34,11 +34,7 @@ nodes:
   - { name: core2, role: server, board: amd64, mac: "52:54:00:e8:00:12", address: 10.232.0.12 }
   - { name: core3, role: server, board: amd64, mac: "52:54:00:e8:00:13", address: 10.232.0.13 }
   - { name: monitor, role: monitor, board: amd64, mac: "52:54:00:e8:00:20", address: 10.232.0.20 }
-components:
-  consul: { version: 1.8.7, source: debian, suite: bullseye, package: consul }
-  nomad: { version: 1.6.5, source: hashicorp }
-  prometheus: { version: 2.24.1, source: debian, suite: bullseye, package: prometheus }
-  node_exporter: { version: 1.5.0, source: debian, suite: bookworm, package: prometheus-node-exporter }
+${HOST_COMPONENTS_YAML}
 ssh:
   authorized_keys: []
 security:

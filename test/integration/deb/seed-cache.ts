@@ -25,6 +25,14 @@ export async function seedRelease(
   await writeEntry(cacheDir, spec, arch, { origin: `file://${Object.values(programs)[0]}`, sha256 });
 }
 
+/** The `components:` of a cluster.yaml whose versions are this host's programs (setup-test-host.sh
+ *  installs them from Debian; Nomad has none, see HOST_AMD64). */
+export const HOST_COMPONENTS_YAML = `components:
+  consul: { version: 1.8.7, source: debian, suite: bullseye, package: consul }
+  nomad: { version: 1.6.5, source: hashicorp }
+  prometheus: { version: 2.24.1, source: debian, suite: bullseye, package: prometheus }
+  node_exporter: { version: 1.5.0, source: debian, suite: bookworm, package: prometheus-node-exporter }`;
+
 /** The amd64 programs of this host for every component. Nomad has no binary here: a small
  *  real amd64 executable stands in, which is enough for packaging (never run as Nomad). */
 export const HOST_AMD64: Record<ComponentName, Record<string, string>> = {

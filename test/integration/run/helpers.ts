@@ -9,6 +9,7 @@ import { ensureSecretsFile } from '../../../src/cluster/secrets.ts';
 import type { Cluster } from '../../../src/cluster/types.ts';
 import { downLocal } from '../../../src/run/local.ts';
 import type { Binaries } from '../../../src/run/local.ts';
+import { HOST_COMPONENTS_YAML } from '../deb/seed-cache.ts';
 
 export const SYSTEM_BINARIES: Binaries = {
   consul: '/usr/local/bin/consul',
@@ -54,11 +55,7 @@ network:
   addressing: static
 nodes:
 ${nodes.join('\n')}
-components:
-  consul: { version: 1.8.7, source: debian, suite: bullseye, package: consul }
-  nomad: { version: 1.6.5, source: hashicorp }
-  prometheus: { version: 2.24.1, source: debian, suite: bullseye, package: prometheus }
-  node_exporter: { version: 1.5.0, source: debian, suite: bookworm, package: prometheus-node-exporter }
+${HOST_COMPONENTS_YAML}
 consul:
   raft_multiplier: ${opts.raftMultiplier ?? 1}
 ssh:
