@@ -4,7 +4,7 @@
 // servers' acl.json). The policies and the other tokens — with the SecretIDs generated into
 // the secrets file, so every node's config can name its token before it exists — are then
 // created through the HTTP API by ONE shell script (curl + coreutils), rendered here. The
-// images run it from a oneshot unit on every server; `piinit up` runs the very same rendered
+// images run it from a background unit on every server; `piinit up` runs the very same rendered
 // file (target "local"). It is idempotent, so every server may run it at every boot.
 //
 // Nomad gets the same treatment: a script that bootstraps Nomad's ACLs with the generated
@@ -226,7 +226,10 @@ log "Nomad ACLs are bootstrapped"
 `;
 }
 
-function oneshotUnit(description: string, after: string, script: string, env: string): string {
+// Type=exec, not oneshot: multi-user.target waits for the oneshots it wants, so a server
+// waiting minutes for its peers' leader held the whole boot (and is-system-running) for as
+// long. The script runs in the background; RemainAfterExit keeps the unit active once done.
+function aclUnit(description: string, after: string, script: string, env: string): string {
   return unitText([
     [
       'Unit',
@@ -240,13 +243,12 @@ function oneshotUnit(description: string, after: string, script: string, env: st
     [
       'Service',
       [
-        ['Type', 'oneshot'],
+        ['Type', 'exec'],
         ['RemainAfterExit', 'yes'],
         ['ExecStart', script],
         // The script waits up to 5 minutes for a leader; a slow first boot gets more tries.
         ['Restart', 'on-failure'],
         ['RestartSec', '15'],
-        ['TimeoutStartSec', '400'],
         ['NoNewPrivileges', 'yes'],
         ['PrivateTmp', 'yes'],
         ['ProtectSystem', 'strict'],
@@ -263,7 +265,7 @@ const scriptFile = (content: string) => file(content, { mode: 0o755 });
 
 /**
  * The ACL bootstrap for a server (image or local target): scripts, their secret env files
- * and, on images, the oneshot units. Empty for other roles and with security.acl off.
+ * and, on images, the background units. Empty for other roles and with security.acl off.
  * Plugs into render/index.ts's extraRenderers.
  */
 export function renderAclBootstrap(ctx: RenderContext): FileTree {
@@ -283,9 +285,9 @@ export function renderAclBootstrap(ctx: RenderContext): FileTree {
     tree.set(p(NOMAD_ACL_ENV), secretFile(`# piinit: Nomad ACL bootstrap secret. Secret.\nNOMAD_BOOTSTRAP_TOKEN=${nomadToken}\n`));
   }
   if (ctx.target === 'image') {
-    const units: [string, string][] = [[CONSUL_ACL_UNIT, oneshotUnit('piinit: Consul ACL policies and tokens', 'consul.service', CONSUL_ACL_SCRIPT, CONSUL_ACL_ENV)]];
+    const units: [string, string][] = [[CONSUL_ACL_UNIT, aclUnit('piinit: Consul ACL policies and tokens', 'consul.service', CONSUL_ACL_SCRIPT, CONSUL_ACL_ENV)]];
     if (nomadToken) {
-      const unit = oneshotUnit('piinit: Nomad ACL bootstrap', 'nomad.service', NOMAD_ACL_SCRIPT, NOMAD_ACL_ENV);
+      const unit = aclUnit('piinit: Nomad ACL bootstrap', 'nomad.service', NOMAD_ACL_SCRIPT, NOMAD_ACL_ENV);
       // curl needs to know the cluster CA for Nomad's HTTPS API.
       units.push([NOMAD_ACL_UNIT, c.security.tls ? unit.replace('[Service]\n', '[Service]\nEnvironment=PIINIT_ACL_CACERT=/etc/nomad.d/tls/ca.pem\n') : unit]);
     }

@@ -25,7 +25,7 @@ function secureCluster(): Cluster {
 
 const text = (e: unknown) => String((e as FileEntry).content);
 
-test('servers carry the bootstrap scripts, their 0600 env files and enabled oneshot units', () => {
+test('servers carry the bootstrap scripts, their 0600 env files and enabled background units', () => {
   const c = secureCluster();
   const tree = renderAclBootstrap(makeContext(c, 'server', 'image', null));
   const env = tree.get(CONSUL_ACL_ENV) as FileEntry;
@@ -42,7 +42,9 @@ test('servers carry the bootstrap scripts, their 0600 env files and enabled ones
     execFileSync('sh', ['-n'], { input: s }); // syntax check by the shell that runs it
   }
   const unit = text(tree.get(`/usr/lib/systemd/system/${CONSUL_ACL_UNIT}`));
-  assert.match(unit, /Type=oneshot/);
+  // Runs beside the boot: a server waiting for its peers must not hold multi-user.target.
+  assert.match(unit, /Type=exec/);
+  assert.match(unit, /RemainAfterExit=yes/);
   assert.match(unit, /After=consul\.service/);
   const wants = tree.get(`/etc/systemd/system/multi-user.target.wants/${CONSUL_ACL_UNIT}`)!;
   assert.ok(isSymlink(wants));
