@@ -7,8 +7,9 @@
 //
 // Without KVM the four VMs are emulated (TCG) on what may be two host cores: every deadline
 // here is generous, the guests boot with mitigations=off (an emulated CPU does not speculate,
-// and the kernel's barriers cost emulated instructions on every syscall), and Consul runs with
-// its slowest raft timing. Nothing is timed; the test waits, bounded, for a healthy cluster.
+// and the kernel's barriers cost emulated instructions on every syscall) on `-cpu max` (AES-NI
+// for Go's TLS and gossip crypto), and Consul runs with its slowest raft timing. Nothing is
+// timed; the test waits, bounded, for a healthy cluster.
 //
 // The packages are the cluster's real ones built by buildPackages from a seeded release
 // cache: Consul 1.8.7, Prometheus 2.24.1 and node_exporter are this host's binaries; Nomad
@@ -29,12 +30,11 @@ import type { HealthReport } from '../../../src/health/report.ts';
 import { targetsFromCluster } from '../../../src/health/report.ts';
 import { buildImage, type ImageResult } from '../../../src/image/build.ts';
 import { externalDepends, roleDebs } from '../../../src/image/debs.ts';
-import { BOOT_MARKER } from '../../../src/image/system.ts';
+import { BOOT_MARKER, optionalPackages } from '../../../src/image/system.ts';
 import { bootCmdlineExtras } from '../../../src/render/index.ts';
 import { runInNamespace } from '../../../src/run/netns.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
 import { HOST_COMPONENTS_YAML, seedHostAmd64 } from '../../integration/deb/seed-cache.ts';
-import { optionalPackages } from '../../../src/image/system.ts';
 import { startVm, type Vm } from './vm.ts';
 
 const NS = `piinit-vmc-${process.pid}`;
@@ -73,7 +73,6 @@ let cache: string;
 let nsCreated = false;
 let dnsmasq: ChildProcess | null = null;
 const vms = new Map<string, Vm>();
-
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: 'pipe' }).toString();
 
