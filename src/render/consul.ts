@@ -40,6 +40,9 @@ export function consulKeys(version: string) {
 
 const isServer = (ctx: RenderContext) => ctx.role === 'server';
 
+/** Consul's default autopilot last_contact_threshold, the same whatever the raft_multiplier. */
+const AUTOPILOT_LAST_CONTACT_MS = 200;
+
 export function consulCommand(ctx: RenderContext): ServiceCommand {
   return { program: 'consul', args: ['agent', `-config-dir=${ctx.p(CONSUL_CONFIG_DIR)}`], user: 'consul' };
 }
@@ -71,6 +74,10 @@ export function consulAgentConfig(ctx: RenderContext): Record<string, Json> {
   if (ctx.node && ctx.target === 'local') cfg.node_name = ctx.node.name;
   if (server) {
     cfg.bootstrap_expect = serverAddrs.length;
+    // raft_multiplier slows raft's own timing for slow boards, but autopilot's health check
+    // keeps its fixed 200 ms: on a slow board a follower then flaps unhealthy (and a new
+    // server waits to be promoted to voter) though raft itself is content. Scale it alike.
+    cfg.autopilot = { last_contact_threshold: `${AUTOPILOT_LAST_CONTACT_MS * c.consul.raftMultiplier}ms` };
     if (keys.uiConfig) cfg.ui_config = { enabled: true };
     else cfg.ui = true;
   }

@@ -1,7 +1,8 @@
 // The rendered Consul configs (local target, TLS + ACLs on) run by the real Consul 1.8.7:
 // three servers elect a leader, the security step's rendered ACL script creates the tokens,
 // the two clients join through auto_encrypt, and the servers' metrics are served over HTTPS
-// to the Prometheus token. Addresses 127.0.71.x keep clear of other tests' clusters.
+// to the Prometheus token; autopilot runs with the rendered threshold. Addresses 127.0.71.x
+// keep clear of other tests' clusters.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, open } from 'node:fs/promises';
@@ -39,7 +40,9 @@ async function stop(p: ChildProcess): Promise<void> {
 test('Consul 1.8.7 runs the rendered TLS + ACL configs: leader, clients via auto_encrypt, HTTPS metrics', async (t) => {
   const dir = await tempDir(t);
   const c = fixtureCluster({ security: { tls: true, acl: true } });
-  c.consul.raftMultiplier = 1;
+  // 2, not 1: the rendered autopilot threshold (200 ms per multiplier step) then differs from
+  // Consul's default and the check below can tell.
+  c.consul.raftMultiplier = 2;
   c.network.cidr = '127.0.71.0/24';
   c.nodes.forEach((n, i) => {
     n.address = `127.0.71.${i + 2}`;
@@ -78,6 +81,10 @@ test('Consul 1.8.7 runs the rendered TLS + ACL configs: leader, clients via auto
     const m = (await r.json()) as { Name: string; Status: number }[];
     return m.filter((x) => x.Status === 1).length === c.nodes.length ? m : undefined;
   });
+
+  const autopilot = await fetch(`${api}/v1/operator/autopilot/configuration`, { headers: head });
+  assert.equal(autopilot.status, 200);
+  assert.equal(((await autopilot.json()) as { LastContactThreshold: string }).LastContactThreshold, '400ms');
 
   const metrics = run('curl', [
     '-sS', '--fail', '--max-time', '10', '--cacert', join(dir, 'pki/ca.pem'),

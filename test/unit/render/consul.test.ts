@@ -21,6 +21,7 @@ test('local target: every key and referenced path lives under root, daemons bind
   assert.equal(cfg.node_name, 'core1');
   assert.equal(cfg.data_dir, `${root}/opt/consul`);
   assert.equal(cfg.performance.raft_multiplier, 3);
+  assert.deepEqual(cfg.autopilot, { last_contact_threshold: '600ms' });
   assert.equal(cfg.ui, true);
   const enc = tree.get(`${root}/etc/consul.d/encrypt.json`) as FileEntry;
   assert.equal(enc.secret, true);
@@ -43,6 +44,7 @@ test('clients are not servers and carry no UI; image config binds through a CIDR
   assert.equal(cfg.server, false);
   assert.equal(cfg.bootstrap_expect, undefined);
   assert.equal(cfg.ui, undefined);
+  assert.equal(cfg.autopilot, undefined);
   assert.equal(cfg.node_name, undefined);
   assert.match(cfg.bind_addr, /^\{\{ GetAllInterfaces \| include "network" "192\.168\.50\.0\/24" .*attr "address" \}\}$/);
   assert.match(cfg.client_addr, /^127\.0\.0\.1 \{\{/);
