@@ -3,6 +3,7 @@
 // the card on first boot), the journal stays in memory, root has no password, and hostname
 // and address come from DHCP by MAC. Pure: returns a FileTree, no I/O.
 import { file, type FileTree } from '../render/filetree.ts';
+import { unitText } from '../render/unit.ts';
 
 export const ROOT_LABEL = 'piroot';
 export const BOOT_LABEL = 'PIBOOT';
@@ -190,14 +191,26 @@ export function systemTree(opts: { bootMountable: boolean }): FileTree {
 export function sshHostKeyTree(enabled: boolean): FileTree {
   const t: FileTree = new Map();
   if (!enabled) return t;
-  t.set(
-    '/etc/ssh/sshd_config.d/50-piinit-hostkeys.conf',
-    file('HostKey /var/lib/piinit/ssh/ssh_host_ed25519_key\nHostKey /var/lib/piinit/ssh/ssh_host_rsa_key\n'),
-  );
+  const dir = '/var/lib/piinit/ssh';
+  // ed25519 only: an RSA key takes a Pi Zero long enough to risk the start time-out, and
+  // every OpenSSH client since 6.5 (2014) speaks ed25519.
+  t.set('/etc/ssh/sshd_config.d/50-piinit-hostkeys.conf', file(`HostKey ${dir}/ssh_host_ed25519_key\n`));
+  // Debian's ssh.service starts with `sshd -t`, which fails while the host key does not
+  // exist: the list of ExecStartPre is started over so the key is made first.
   t.set(
     '/etc/systemd/system/ssh.service.d/50-piinit-hostkeys.conf',
     file(
-      '[Unit]\nRequiresMountsFor=/var/lib/piinit\n\n[Service]\nExecStartPre=/bin/sh -c \'mkdir -p /var/lib/piinit/ssh && for t in ed25519 rsa; do [ -s /var/lib/piinit/ssh/ssh_host_${t}_key ] || ssh-keygen -q -N "" -t $t -f /var/lib/piinit/ssh/ssh_host_${t}_key; done\'\n',
+      unitText([
+        ['Unit', [['RequiresMountsFor', '/var/lib/piinit']]],
+        [
+          'Service',
+          [
+            ['ExecStartPre', ''],
+            ['ExecStartPre', `/bin/sh -c 'mkdir -p ${dir} && { [ -s ${dir}/ssh_host_ed25519_key ] || ssh-keygen -q -N "" -t ed25519 -f ${dir}/ssh_host_ed25519_key; }'`],
+            ['ExecStartPre', '/usr/sbin/sshd -t'],
+          ],
+        ],
+      ]),
     ),
   );
   return t;

@@ -79,6 +79,14 @@ test('journald is volatile; no SSH unless keys are given', () => {
   assert.ok(optionalPackages({ ssh: true, wifi: false, raspi: true }).includes('openssh-server'));
   const conf = sshHostKeyTree(true).get('/etc/ssh/sshd_config.d/50-piinit-hostkeys.conf');
   assert.ok(conf && 'content' in conf && /HostKey \/var\/lib\/piinit\/ssh\//.test(String(conf.content)));
+  // Debian's ssh.service runs `sshd -t` first, which fails before the host key exists: the
+  // drop-in empties ExecStartPre, makes the key, then checks.
+  const dropIn = sshHostKeyTree(true).get('/etc/systemd/system/ssh.service.d/50-piinit-hostkeys.conf');
+  const pre = String(dropIn && 'content' in dropIn ? dropIn.content : '').split('\n').filter((l) => l.startsWith('ExecStartPre='));
+  assert.equal(pre.length, 3);
+  assert.equal(pre[0], 'ExecStartPre=');
+  assert.match(pre[1]!, /ssh-keygen .*-t ed25519 -f \/var\/lib\/piinit\/ssh\/ssh_host_ed25519_key/);
+  assert.equal(pre[2], 'ExecStartPre=/usr/sbin/sshd -t');
 });
 
 test('disk plan: boot, root, data in order, MiB aligned, sfdisk script', () => {
