@@ -74,9 +74,14 @@ export async function buildLayer(input: LayerInput, dirs: LayerDirs): Promise<vo
 
   // The root is read-only at boot: system users and their state directories are made now.
   await run('chroot', [root, 'systemd-sysusers'], { env });
-  await run('chroot', [root, 'systemd-tmpfiles', '--create', ...TMPFILES_EXCLUDE.map((p) => `--exclude-prefix=${p}`)], { env }).catch(() => {
-    // tmpfiles exits non-zero when a single line cannot apply (e.g. a missing group); the boot retries.
-  });
+  // tmpfiles refuses to do anything without /proc. (It did, silently, until an SSH login
+  // found /home/admin missing on the read-only root.) A private mount namespace gives it a
+  // /proc that disappears with the process.
+  await run(
+    'unshare',
+    ['--mount', '--fork', 'chroot', root, 'sh', '-c', 'mount -t proc proc /proc && exec systemd-tmpfiles --create "$@"', 'tmpfiles', ...TMPFILES_EXCLUDE.map((p) => `--exclude-prefix=${p}`)],
+    { env },
+  );
   await run('chroot', [root, 'systemctl', 'enable', ...ENABLED_UNITS, ...(input.ssh ? ['ssh.service'] : [])], { env });
   await enablePiinitPresets(root);
   await lockPasswords(root, input.sourceDateEpoch);
