@@ -13,6 +13,11 @@ export interface VmOptions {
   /** Directory for the OVMF vars copy and extracted kernel/initrd. */
   workDir: string;
   memMiB?: number;
+  /** Virtual CPUs (default 2). */
+  cpus?: number;
+  /** amd64 CPU model (default qemu's qemu64). "max" offers AES-NI and friends, which Go's
+   *  crypto uses instead of its much slower generic code (TLS, gossip encryption). */
+  cpuModel?: string;
   /** Network: a tap device already attached to a bridge, with this MAC. */
   tap?: { ifname: string; mac: string };
   /** Run qemu inside this network namespace (ip netns exec). */
@@ -93,6 +98,7 @@ export async function extractBootFile(image: string, name: string, dest: string)
 
 export async function startVm(o: VmOptions): Promise<Vm> {
   const mem = String(o.memMiB ?? 1024);
+  const smp = String(o.cpus ?? 2);
   const net = o.tap
     ? ['-netdev', `tap,id=n0,ifname=${o.tap.ifname},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${o.tap.mac}`]
     : ['-nic', 'none'];
@@ -104,7 +110,7 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     const vars = join(o.workDir, `OVMF_VARS-${Math.random().toString(36).slice(2)}.fd`);
     await copyFile('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
     cmd = [
-      'qemu-system-x86_64', '-machine', 'q35', '-m', mem, '-smp', '2',
+      'qemu-system-x86_64', '-machine', 'q35', ...(o.cpuModel ? ['-cpu', o.cpuModel] : []), '-m', mem, '-smp', smp,
       '-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
       '-drive', `if=pflash,format=raw,file=${vars}`,
       ...disk, ...net,
@@ -123,7 +129,7 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     await extractBootFile(o.image, 'cmdline.txt', cmdlinePath);
     const append = (await readFile(cmdlinePath, 'utf8')).trim();
     cmd = [
-      'qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth-impdef=on', '-m', mem, '-smp', '2',
+      'qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth-impdef=on', '-m', mem, '-smp', smp,
       '-kernel', kernel, '-initrd', initrd, '-append', append,
       ...disk, ...net,
       '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
