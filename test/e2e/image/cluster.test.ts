@@ -273,7 +273,7 @@ test('three copies of the server image and the monitor image form a healthy TLS 
     ...SERVERS.map((n) => ({ what: `Consul on ${n}`, job: 'consul', instance: n, url: '' })),
   ];
   const seenUp = new Set<string>();
-  const monitorDeadline = Date.now() + 10 * 60_000;
+  const monitorDeadline = Date.now() + 15 * 60_000;
   let lastAnswer = '';
   while (seenUp.size < wanted.length && Date.now() < monitorDeadline) {
     const r = await runInNamespace(NS, ['curl', '-sS', '--fail', '--max-time', '30', `http://${NODES[3].address}:9090/api/v1/targets?state=active`], { timeoutMs: 60_000 });
