@@ -44,7 +44,6 @@ import { startVm, type Vm } from './vm.ts';
 
 const NS = `piinit-vmc-${process.pid}`;
 const SUBNET = '10.231.0';
-const SERVERS = ['core1', 'core2', 'core3'];
 const NOMAD_STANDIN = 'Nomad has no reachable release here; /usr/bin/true stands in for it in the packages';
 const NODES = [
   { name: 'core1', role: 'server', mac: '52:54:00:e7:00:11', address: `${SUBNET}.11` },
@@ -52,6 +51,9 @@ const NODES = [
   { name: 'core3', role: 'server', mac: '52:54:00:e7:00:13', address: `${SUBNET}.13` },
   { name: 'monitor', role: 'monitor', mac: '52:54:00:e7:00:20', address: `${SUBNET}.20` },
 ] as const;
+type Node = (typeof NODES)[number];
+const SERVERS = NODES.filter((n) => n.role === 'server').map((n) => n.name);
+const MONITOR = NODES.find((n) => n.role === 'monitor')!;
 
 const clusterYaml = (sshKey: string) => `name: vmtest
 datacenter: vmtest
@@ -176,8 +178,9 @@ async function waitHealthy(cluster: Cluster, withinMs: number, since: number, on
     const report = await probe(cluster, only);
     problems = report.problems;
     if (report.healthy) return report;
-    if (problems.join('; ') !== last) console.log(`# ${((Date.now() - since) / 1000).toFixed(0)} s: ${problems.join('; ')}`);
-    last = problems.join('; ');
+    const joined = problems.join('; ');
+    if (joined !== last) console.log(`# ${((Date.now() - since) / 1000).toFixed(0)} s: ${joined}`);
+    last = joined;
     // Every probe scrapes each node_exporter and asks Consul: not too often on starved guests.
     await new Promise((r) => setTimeout(r, 30_000));
   }
@@ -187,9 +190,20 @@ async function waitHealthy(cluster: Cluster, withinMs: number, since: number, on
 const MARKER_RE = new RegExp(`${BOOT_MARKER} ([^\n]*)\n`);
 const fields = (line: string) => Object.fromEntries(line.trim().split(/\s+/).map((kv) => kv.split('=', 2) as [string, string]));
 
-/** Starts a VM per node on its own sparse copy of its role's image; waits (bounded) for each
- *  to boot with a read-only root, the data partition, and its name and address from dnsmasq. */
-async function bootNodes(nodes: readonly (typeof NODES)[number][], images: Record<'server' | 'monitor', ImageResult>, machineIds: Map<string, string>): Promise<void> {
+/** Waits (until deadline) for a node's boot report: a read-only root, the data partition, and
+ *  its name and address from dnsmasq. Returns the report's fields. */
+async function awaitBoot(n: Node, deadline: number): Promise<Record<string, string>> {
+  const vm = vms.get(n.name)!;
+  const report = fields((await vm.waitFor(MARKER_RE, Math.max(1000, deadline - Date.now())))[1]!);
+  assert.equal(report['ro-root'], 'yes', vm.tail());
+  assert.equal(report.data, 'yes', vm.tail());
+  assert.equal(report.hostname, n.name, `${n.name}: hostname from DHCP\n${vm.tail()}`);
+  assert.equal(report.address, `${n.address}/24`, `${n.name}: address from DHCP\n${vm.tail()}`);
+  return report;
+}
+
+/** Starts a VM per node on its own sparse copy of its role's image and waits for each to boot. */
+async function bootNodes(nodes: readonly Node[], images: Record<'server' | 'monitor', ImageResult>, machineIds: Map<string, string>): Promise<void> {
   for (const n of nodes) {
     const dir = join(work, `vm-${n.name}`);
     await mkdir(dir);
@@ -198,18 +212,10 @@ async function bootNodes(nodes: readonly (typeof NODES)[number][], images: Recor
     vms.set(n.name, await startVm(vmOptions(n, disk, dir)));
   }
   const deadline = Date.now() + 8 * 60_000;
-  for (const n of nodes) {
-    const vm = vms.get(n.name)!;
-    const report = fields((await vm.waitFor(MARKER_RE, Math.max(1000, deadline - Date.now())))[1]!);
-    assert.equal(report['ro-root'], 'yes', vm.tail());
-    assert.equal(report.data, 'yes', vm.tail());
-    machineIds.set(n.name, report['machine-id']!);
-    assert.equal(report.hostname, n.name, `${n.name}: hostname from DHCP\n${vm.tail()}`);
-    assert.equal(report.address, `${n.address}/24`, `${n.name}: address from DHCP\n${vm.tail()}`);
-  }
+  for (const n of nodes) machineIds.set(n.name, (await awaitBoot(n, deadline))['machine-id']!);
 }
 
-const vmOptions = (n: (typeof NODES)[number], disk: string, dir: string) => ({
+const vmOptions = (n: Node, disk: string, dir: string) => ({
   arch: 'amd64' as const, image: disk, workDir: dir, memMiB: 1024, cpus: 1, cpuModel: 'max',
   tap: { ifname: `tap${NODES.indexOf(n)}`, mac: n.mac }, netns: NS,
 });
@@ -265,7 +271,7 @@ test('three copies of the server image and the monitor image form a healthy TLS 
   assert.equal(new Set(machineIds.values()).size, NODES.length, `each copy of the one image made its own machine ID: ${[...machineIds.values()]}`);
 
   // The monitor's Prometheus finds every node_exporter and Consul server through its Consul
-  // agent (so the monitor joined) and scrapes each. Only Prometheus is asked here: a full
+  // agent (so the monitor joined) and scrapes each. Only the monitor is probed here: a full
   // probe costs every starved guest TLS handshakes and scrapes. A target counts once any
   // answer showed it up.
   const wanted = [
@@ -274,25 +280,22 @@ test('three copies of the server image and the monitor image form a healthy TLS 
   ];
   const seenUp = new Set<string>();
   const monitorDeadline = Date.now() + 15 * 60_000;
-  let lastAnswer = '';
+  let lastSeen = '';
   while (seenUp.size < wanted.length && Date.now() < monitorDeadline) {
-    const r = await runInNamespace(NS, ['curl', '-sS', '--fail', '--max-time', '30', `http://${NODES[3].address}:9090/api/v1/targets?state=active`], { timeoutMs: 60_000 });
-    lastAnswer = r.code === 0 ? r.stdout : r.stderr;
-    if (r.code === 0) {
-      type Target = { labels: { job?: string; instance?: string }; scrapeUrl: string; health: string };
-      const up = (JSON.parse(r.stdout) as { data: { activeTargets: Target[] } }).data.activeTargets.filter((t) => t.health === 'up');
-      for (const w of wanted) if (up.some((t) => t.labels.job === w.job && t.labels.instance === w.instance && t.scrapeUrl.startsWith(w.url))) seenUp.add(w.what);
-    }
+    const prom = (await probe(cluster, [MONITOR.name])).prometheus;
+    lastSeen = `${prom.problems.join('\n')}\n${JSON.stringify(prom.targets)}`;
+    const up = prom.targets.filter((t) => t.health === 'up');
+    for (const w of wanted) if (up.some((t) => t.job === w.job && t.instance === w.instance && t.scrapeUrl.startsWith(w.url))) seenUp.add(w.what);
     if (seenUp.size < wanted.length) await new Promise((res) => setTimeout(res, 30_000));
   }
-  assert.deepEqual([...seenUp].sort(), wanted.map((w) => w.what).sort(), `Prometheus scraped only some targets; its last answer:\n${lastAnswer}\n${tails()}`);
+  assert.deepEqual([...seenUp].sort(), wanted.map((w) => w.what).sort(), `Prometheus scraped only some targets; it last said:\n${lastSeen}\n${tails()}`);
   console.log(`# the monitor watches every node ${((Date.now() - tBuilt) / 1000).toFixed(0)} s after the VMs started`);
 
   // Four emulated guests on two host cores starve each other until servers miss their gossip
   // probes and autopilot drops one: the monitor, its part proven, is powered off, and the
   // servers must be (again) healthy without it.
-  await vms.get('monitor')!.kill();
-  vms.delete('monitor');
+  await vms.get(MONITOR.name)!.kill();
+  vms.delete(MONITOR.name);
   await waitHealthy(cluster, 10 * 60_000, tBuilt, SERVERS);
   booted = { cluster, machineIds };
 
@@ -361,9 +364,7 @@ test('a server powered off during Consul writes boots clean and rejoins with its
   const dir = join(work, `vm-${victim.name}`);
   const vm = await startVm(vmOptions(victim, join(dir, 'disk.img'), dir));
   vms.set(victim.name, vm);
-  const report = fields((await vm.waitFor(MARKER_RE, 8 * 60_000))[1]!);
-  assert.equal(report.data, 'yes', vm.tail());
-  assert.equal(report.hostname, victim.name, vm.tail());
+  const report = await awaitBoot(victim, Date.now() + 8 * 60_000);
   assert.equal(report['machine-id'], machineIds.get(victim.name), 'the machine identity survived on the data partition');
   assert.doesNotMatch(vm.console, /Failed to mount|emergency mode|FAILED.*(data|consul)/i, vm.tail());
   console.log(`# ${victim.name} booted again ${((Date.now() - tCut) / 1000).toFixed(0)} s after the power cut`);
