@@ -8,6 +8,7 @@
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { buildImage, type ImageResult } from '../src/image/build.ts';
 import { file } from '../src/render/filetree.ts';
 import { buildProbeDeb } from '../test/e2e/image/fixture-deb.ts';
@@ -49,6 +50,18 @@ export default async function (): Promise<void> {
     const full = await timed('full build (warm package cache)', () => build('full', true));
     const cfg = await timed('config-only rebuild (cached base)', () => build(`config ${Date.now()}`, false));
     console.log(`image sizes: raw ${mib(cfg.r.sizes.rawBytes)}, used ${mib(cfg.r.sizes.usedBytes)}, xz ${mib(cfg.r.sizes.xzBytes)}`);
+    const chunks = cfg.r.xzChunks;
+    if (chunks) console.log(`config-only rebuild: ${chunks.reused} of ${chunks.chunks} xz chunks copied from the full build's .xz`);
+    // Reference for the outputs step: one xz -T0 stream of the same image, as before the chunked copy.
+    const t0 = performance.now();
+    const ref = await execa('sh', ['-c', 'xz -T0 -3 -c -- "$1" | wc -c', 'xz', cfg.r.files.raw]);
+    const refS = (performance.now() - t0) / 1000;
+    const outputsS = (cfg.r.timings.outputs ?? 0) / 1000;
+    console.log(
+      `reference xz -T0 -3 of the whole image: ${refS.toFixed(1)} s, ${mib(Number(ref.stdout.trim()))}; ` +
+        `config-only outputs step (bmap + sha256 + chunked xz) ${outputsS.toFixed(1)} s, ratio ${(outputsS / refS).toFixed(2)}; ` +
+        `chunked xz size ratio ${((cfg.r.sizes.xzBytes ?? 0) / Number(ref.stdout.trim())).toFixed(3)}`,
+    );
     console.log(`targets: full < 180 s (${full.s < 180 ? 'met' : 'missed'}), config-only < 15 s (${cfg.s < 15 ? 'met' : 'missed'})`);
     console.log(`reference pi-gen Lite ~${PI_GEN_LITE_S} s: full build ratio ${(full.s / PI_GEN_LITE_S).toFixed(2)}`);
   } finally {

@@ -97,12 +97,13 @@ export function register(program: Command): void {
         if (!opts.json) {
           console.log(
             `${r.name}.img  ${mib(r.sizes.rawBytes)} raw, ${mib(r.sizes.usedBytes)} used, ${mib(r.sizes.xzBytes)} xz` +
+              (r.xzChunks && r.xzChunks.reused > 0 ? ` (${r.xzChunks.reused} of ${r.xzChunks.chunks} xz chunks kept from the last build)` : '') +
               `  (base ${r.baseCached ? 'cached' : 'built'}, ${((Date.now() - started) / 1000).toFixed(0)} s)`,
           );
         }
       }
       if (opts.json) {
-        console.log(JSON.stringify(results.map((r) => ({ name: r.name, kind: r.kind, role: r.role, files: r.files, sizes: r.sizes, sha256: r.sha256, baseKey: r.baseKey, baseCached: r.baseCached, contentHash: r.contentHash, timings: r.timings })), null, 2));
+        console.log(JSON.stringify(results.map((r) => ({ name: r.name, kind: r.kind, role: r.role, files: r.files, sizes: r.sizes, sha256: r.sha256, xzChunks: r.xzChunks, baseKey: r.baseKey, baseCached: r.baseCached, contentHash: r.contentHash, timings: r.timings })), null, 2));
       } else {
         console.log(`images in ${outDir}`);
       }

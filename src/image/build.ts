@@ -8,7 +8,7 @@ import { baseSpec, ensureBase, SUITE } from './base.ts';
 import { assembleDisk, type DiskLayout } from './disk.ts';
 import { buildLayer } from './layer.ts';
 import { hostMirrors, sourcesLines } from './mirror.ts';
-import { installedPackages, writeOutputs, type OutputFiles, type Sizes } from './outputs.ts';
+import { installedPackages, writeOutputs, type OutputFiles, type Sizes, type XzChunkStats } from './outputs.ts';
 import { IMAGE_TARGETS, imageKindOf, imageName, type ImageKind } from './targets.ts';
 import { treeListing } from './treehash.ts';
 import { createHash } from 'node:crypto';
@@ -54,6 +54,8 @@ export interface ImageResult {
   files: OutputFiles;
   sizes: Sizes;
   sha256: string;
+  /** null without --xz. */
+  xzChunks: XzChunkStats | null;
   layout: DiskLayout;
   /** Milliseconds per step. */
   timings: Record<string, number>;
@@ -128,10 +130,10 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
           layout,
           packages,
         },
-        { xz: opts.xz ?? true },
+        { xz: opts.xz ?? true, cacheDir: opts.cacheDir },
       ),
     );
-    return { name, kind, role: req.role, baseKey: base.key, baseCached: base.cached, contentHash, files: out.files, sizes: out.sizes, sha256: out.sha256, layout, timings };
+    return { name, kind, role: req.role, baseKey: base.key, baseCached: base.cached, contentHash, files: out.files, sizes: out.sizes, sha256: out.sha256, xzChunks: out.xzChunks, layout, timings };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
