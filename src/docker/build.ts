@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Role } from '../cluster/boards.ts';
 import { baseSpec, ensureBase } from '../image/base.ts';
 import { DEFAULT_SOURCE_DATE_EPOCH, defaultSources } from '../image/build.ts';
+import { extractBase } from '../image/baseroot.ts';
 import { buildLayer, writeTree } from '../image/layer.ts';
 import { run } from '../image/run.ts';
 import { clampMtimes } from '../image/treehash.ts';
@@ -96,7 +97,8 @@ export async function buildContainerImage(req: ContainerImageRequest, opts: Cont
   try {
     const dirs = { root: join(work, 'root'), boot: join(work, 'boot'), data: join(work, 'data') };
     opts.onStep?.('layer');
-    await buildLayer({ kind: 'amd64', baseTarball: base.tarball, debs: req.debs, sourceDateEpoch: epoch }, dirs);
+    await extractBase(base.tarball, dirs.root);
+    await buildLayer({ kind: 'amd64', debs: req.debs, sourceDateEpoch: epoch }, dirs);
     await adjustForContainer(dirs, epoch);
     opts.onStep?.('tar');
     const layer = join(work, 'layer.tar');

@@ -8,7 +8,8 @@ import { baseSpec, ensureBase, SUITE } from './base.ts';
 import { assembleDisk, type DiskLayout } from './disk.ts';
 import { buildLayer } from './layer.ts';
 import { hostMirrors, sourcesLines } from './mirror.ts';
-import { installedPackages, writeOutputs, type OutputFiles, type Sizes, type XzChunkStats } from './outputs.ts';
+import { installedPackages, writeOutputs, type OutputFiles, type PackageEntry, type Sizes, type XzChunkStats } from './outputs.ts';
+import { prepareBuildRoot } from './baseroot.ts';
 import { IMAGE_TARGETS, imageKindOf, imageName, type ImageKind } from './targets.ts';
 import { treeListing } from './treehash.ts';
 import { createHash } from 'node:crypto';
@@ -89,31 +90,38 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
   await mkdir(opts.outDir, { recursive: true });
   const work = await mkdtemp(join(opts.cacheDir, 'work', `${name}-`));
   try {
-    const dirs = { root: join(work, 'root'), boot: join(work, 'boot'), data: join(work, 'data') };
-    await step('layer', () =>
-      buildLayer(
-        {
-          kind,
-          baseTarball: base.tarball,
-          debs: req.debs,
-          overlay: req.overlay,
-          ssh: req.ssh,
-          cmdlineExtras: req.cmdlineExtras,
-          sourceDateEpoch: epoch,
-        },
-        dirs,
-      ),
-    );
-    const contentHash = await step('hash', async () => {
-      const h = createHash('sha256');
-      for (const [label, dir] of Object.entries(dirs)) for (const line of await treeListing(dir)) h.update(`${label}${line}\n`);
-      return h.digest('hex');
-    });
-    const packages = await installedPackages(dirs.root);
+    const buildRoot = await step('root', () => prepareBuildRoot(base, work));
+    const dirs = { root: buildRoot.root, boot: join(work, 'boot'), data: join(work, 'data') };
+    let contentHash: string;
+    let packages: PackageEntry[];
+    let layout: DiskLayout;
     const raw = join(opts.outDir, `${name}.img`);
-    const layout = await step('disk', () =>
-      assembleDisk({ image: raw, dirs, bootType: target.boot === 'efi' ? 'ef' : '0c', seed: name, sourceDateEpoch: epoch }),
-    );
+    try {
+      await step('layer', () =>
+        buildLayer(
+          {
+            kind,
+            debs: req.debs,
+            overlay: req.overlay,
+            ssh: req.ssh,
+            cmdlineExtras: req.cmdlineExtras,
+            sourceDateEpoch: epoch,
+          },
+          dirs,
+        ),
+      );
+      contentHash = await step('hash', async () => {
+        const h = createHash('sha256');
+        for (const [label, dir] of Object.entries(dirs)) for (const line of await treeListing(dir)) h.update(`${label}${line}\n`);
+        return h.digest('hex');
+      });
+      packages = await installedPackages(dirs.root);
+      layout = await step('disk', () =>
+        assembleDisk({ image: raw, dirs, bootType: target.boot === 'efi' ? 'ef' : '0c', seed: name, sourceDateEpoch: epoch }),
+      );
+    } finally {
+      await buildRoot.release();
+    }
     const out = await step('outputs', () =>
       writeOutputs(
         raw,

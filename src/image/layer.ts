@@ -14,7 +14,6 @@ import { clampMtimes } from './treehash.ts';
 
 export interface LayerInput {
   kind: ImageKind;
-  baseTarball: string;
   /** Local .deb files to install (our binary and config packages). */
   debs: string[];
   /** Rendered files for this role; they win over piinit's own system files. */
@@ -27,7 +26,9 @@ export interface LayerInput {
 }
 
 export interface LayerDirs {
-  /** The root file system, with empty mount points where /data and /boot/firmware go. */
+  /** The root file system, with empty mount points where /data and /boot/firmware go; the
+   *  base is already there (baseroot.ts), possibly an overlay mount (other directories are
+   *  then on another file system: moves out of root copy). */
   root: string;
   /** The content of the FAT partition (Pi firmware, or the EFI system partition). */
   boot: string;
@@ -47,8 +48,7 @@ export async function buildLayer(input: LayerInput, dirs: LayerDirs): Promise<vo
   const { root } = dirs;
   const target = IMAGE_TARGETS[input.kind];
   const env = { ...CHROOT_ENV, SOURCE_DATE_EPOCH: String(input.sourceDateEpoch) };
-  for (const d of [dirs.root, dirs.boot, dirs.data]) await mkdir(d, { recursive: true });
-  await run('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-xpf', input.baseTarball, '-C', root]);
+  for (const d of [dirs.boot, dirs.data]) await mkdir(d, { recursive: true });
 
   if (input.debs.length > 0) {
     const inside = '/tmp/piinit-debs';
@@ -133,8 +133,8 @@ async function raspiBoot(root: string, boot: string, cmdline: string): Promise<v
   }
   await writeFile(join(root, 'etc/default/raspi-firmware'), `# piinit: boot by label, read-only root\nROOTPART=LABEL=${ROOT_LABEL}\nCONSOLES="tty1 ttyAMA0,115200"\n`);
   await writeFile(join(fw, 'cmdline.txt'), `${cmdline}\n`);
-  for (const n of names) await rename(join(fw, n), join(boot, n));
-  if (!names.includes('cmdline.txt')) await rename(join(fw, 'cmdline.txt'), join(boot, 'cmdline.txt'));
+  for (const n of names) await moveOut(join(fw, n), join(boot, n));
+  if (!names.includes('cmdline.txt')) await moveOut(join(fw, 'cmdline.txt'), join(boot, 'cmdline.txt'));
 }
 
 async function efiBoot(root: string, boot: string, cmdline: string): Promise<void> {
@@ -184,6 +184,18 @@ async function cleanup(root: string): Promise<void> {
   await writeFile(join(root, 'etc/machine-id'), '');
 }
 
+/** Moves a file or directory out of the root into another tree: a rename, or a copy when
+ *  the root is an overlay mount (another file system). */
+async function moveOut(src: string, dst: string): Promise<void> {
+  try {
+    await rename(src, dst);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    await run('cp', ['-a', '--', src, dst]);
+    await rm(src, { recursive: true, force: true });
+  }
+}
+
 /** Moves each persistent path's content to data/<path>, leaving an empty mount point of
  *  the same mode and owner in the root. */
 async function movePersistent(root: string, data: string): Promise<void> {
@@ -200,7 +212,7 @@ async function movePersistent(root: string, data: string): Promise<void> {
       continue;
     }
     if (!st.isDirectory()) throw new Error(`${p} in the image is not a directory`);
-    await rename(src, dst);
+    await moveOut(src, dst);
     await mkdir(src);
     await chown(src, st.uid, st.gid);
     await chmod(src, st.mode & 0o7777);

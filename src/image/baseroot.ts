@@ -1,0 +1,75 @@
+// The root a build works in: the cached base as the read-only lower layer of an overlay
+// mount, so a build writes only what it changes instead of unpacking the whole base
+// (750 MB in 15,000 files for arm64) each time — the largest part of a config-only
+// rebuild before. Where overlayfs cannot be mounted, the base is unpacked as before.
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BaseResult } from './base.ts';
+import { run } from './run.ts';
+
+export interface BuildRoot {
+  /** The directory to build in. */
+  root: string;
+  overlay: boolean;
+  /** Unmounts the overlay (its upper layer is left in work for the caller to remove). */
+  release(): Promise<void>;
+}
+
+export async function extractBase(tarball: string, root: string): Promise<void> {
+  await mkdir(root, { recursive: true });
+  await run('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-xpf', tarball, '-C', root]);
+}
+
+/** The base unpacked once beside its tarball (again when the tarball was just rebuilt). */
+export async function baseTree(base: BaseResult): Promise<string> {
+  const tree = base.tarball.replace(/\.tar$/, '.root');
+  const present = await stat(tree).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (present && base.cached) return tree;
+  const tmp = `${tree}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  try {
+    await extractBase(base.tarball, tmp);
+    await rm(tree, { recursive: true, force: true });
+    await rename(tmp, tree);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  return tree;
+}
+
+/** overlayfs takes ':' and ',' as separators in its options; such paths are unpacked instead. */
+function overlaySafe(path: string): boolean {
+  return !/[:,\\]/.test(path);
+}
+
+export async function prepareBuildRoot(base: BaseResult, work: string): Promise<BuildRoot> {
+  const root = join(work, 'root');
+  const upper = join(work, 'upper');
+  const overlayWork = join(work, 'overlay-work');
+  const tree = await baseTree(base);
+  await mkdir(root, { recursive: true });
+  if (overlaySafe(tree) && overlaySafe(work)) {
+    await mkdir(upper, { recursive: true });
+    await mkdir(overlayWork, { recursive: true });
+    const mounted = await run('mount', ['-t', 'overlay', 'piinit-build', '-o', `lowerdir=${tree},upperdir=${upper},workdir=${overlayWork}`, root]).then(
+      () => true,
+      () => false, // no overlayfs here (or not allowed): unpack below
+    );
+    if (mounted) {
+      return {
+        root,
+        overlay: true,
+        release: async () => {
+          // A lazy unmount if something still holds it open: the mount must not outlive the build.
+          await run('umount', [root]).catch(() => run('umount', ['--lazy', root]));
+        },
+      };
+    }
+  }
+  await extractBase(base.tarball, root);
+  return { root, overlay: false, release: async () => undefined };
+}
