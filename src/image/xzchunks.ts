@@ -1,5 +1,5 @@
 // The xz copy of an image, written as one independent xz stream per content-defined chunk.
-// The .xz format allows concatenated streams (xz -dc, xz --list, bmaptool and libarchive
+// The .xz format allows concatenated streams (xz -dc, xz --list, piinit burn and bmaptool
 // read them as one file), and independent streams let a rebuild copy the compressed bytes
 // of every chunk it already has in the previous .xz instead of compressing it again. After
 // a config-only change most of the image is the same base, so most chunks are copied.
