@@ -70,37 +70,57 @@ export function register(program: Command): void {
       const ssh = cluster.ssh.authorizedKeys.some((k) => k.trim());
       const tty = process.stdout.isTTY && !opts.json;
       const results: ImageResult[] = [];
-      for (const g of [...groups.values()].sort((a, b) => `${a.kind}/${a.role}`.localeCompare(`${b.kind}/${b.role}`))) {
-        const target = IMAGE_TARGETS[g.kind];
-        const debs = await roleDebs(resolve(opts.debs), cluster.name, g.role, target.arch);
-        const started = Date.now();
-        const r = await buildImage(
-          {
-            cluster: cluster.name,
-            board: g.board,
-            role: g.role,
-            debs,
-            ssh,
-            cmdlineExtras: bootCmdlineExtras(cluster, g.role),
-            // dpkg -i in the layer has no apt: what our .debs depend on must come with the base.
-            extraPackages: [...optionalPackages({ ssh, wifi: cluster.wifi !== null, raspi: target.boot === 'raspi' }), ...(await externalDepends(debs))],
-          },
-          {
-            cacheDir,
-            outDir,
-            xz: opts.xz,
-            refreshBase: opts.refreshBase,
-            onStep: tty ? (s) => process.stdout.write(`${g.kind} ${g.role}: ${s}…\n`) : undefined,
-          },
-        );
-        results.push(r);
-        if (!opts.json) {
-          console.log(
-            `${r.name}.img  ${mib(r.sizes.rawBytes)} raw, ${mib(r.sizes.usedBytes)} used, ${mib(r.sizes.xzBytes)} xz` +
-              (r.xzChunks && r.xzChunks.reused > 0 ? ` (${r.xzChunks.reused} of ${r.xzChunks.chunks} xz chunks kept from the last build)` : '') +
-              `  (base ${r.baseCached ? 'cached' : 'built'}, ${((Date.now() - started) / 1000).toFixed(0)} s)`,
-          );
+      // Ctrl-C: the step under way ends (the terminal's SIGINT also ends its tools), the build
+      // unmounts its root and removes its work directory. A second one exits at once.
+      const controller = new AbortController();
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (++signals > 1) {
+          process.stderr.write(`piinit: ${sig} again: exiting now; ${join(cacheDir, 'work')} may keep a mounted build root (umount it, then remove it)\n`);
+          process.exit(130);
         }
+        process.stderr.write(`\npiinit: ${sig}: stopping after the current step and cleaning up...\n`);
+        controller.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        for (const g of [...groups.values()].sort((a, b) => `${a.kind}/${a.role}`.localeCompare(`${b.kind}/${b.role}`))) {
+          const target = IMAGE_TARGETS[g.kind];
+          const debs = await roleDebs(resolve(opts.debs), cluster.name, g.role, target.arch);
+          const started = Date.now();
+          const r = await buildImage(
+            {
+              cluster: cluster.name,
+              board: g.board,
+              role: g.role,
+              debs,
+              ssh,
+              cmdlineExtras: bootCmdlineExtras(cluster, g.role),
+              // dpkg -i in the layer has no apt: what our .debs depend on must come with the base.
+              extraPackages: [...optionalPackages({ ssh, wifi: cluster.wifi !== null, raspi: target.boot === 'raspi' }), ...(await externalDepends(debs))],
+            },
+            {
+              cacheDir,
+              outDir,
+              xz: opts.xz,
+              refreshBase: opts.refreshBase,
+              onStep: tty ? (s) => process.stdout.write(`${g.kind} ${g.role}: ${s}…\n`) : undefined,
+              signal: controller.signal,
+            },
+          );
+          results.push(r);
+          if (!opts.json) {
+            console.log(
+              `${r.name}.img  ${mib(r.sizes.rawBytes)} raw, ${mib(r.sizes.usedBytes)} used, ${mib(r.sizes.xzBytes)} xz` +
+                (r.xzChunks && r.xzChunks.reused > 0 ? ` (${r.xzChunks.reused} of ${r.xzChunks.chunks} xz chunks kept from the last build)` : '') +
+                `  (base ${r.baseCached ? 'cached' : 'built'}, ${((Date.now() - started) / 1000).toFixed(0)} s)`,
+            );
+          }
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
       if (opts.json) {
         console.log(JSON.stringify(results.map((r) => ({ name: r.name, kind: r.kind, role: r.role, files: r.files, sizes: r.sizes, sha256: r.sha256, xzChunks: r.xzChunks, baseKey: r.baseKey, baseCached: r.baseCached, contentHash: r.contentHash, timings: r.timings })), null, 2));

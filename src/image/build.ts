@@ -13,6 +13,7 @@ import { prepareBuildRoot } from './baseroot.ts';
 import { IMAGE_TARGETS, imageKindOf, imageName, type ImageKind } from './targets.ts';
 import { treeListing } from './treehash.ts';
 import { createHash } from 'node:crypto';
+import { UserError } from '../errors.ts';
 
 /** 2024-01-01T00:00:00Z: used when SOURCE_DATE_EPOCH is not set, so builds are reproducible by default. */
 export const DEFAULT_SOURCE_DATE_EPOCH = 1704067200;
@@ -42,6 +43,8 @@ export interface BuildOptions {
   sources?: string[];
   onStep?: (step: string) => void;
   onLine?: (line: string) => void;
+  /** Checked before each step: an aborted build stops there and cleans up (unmounts, removes its work directory). */
+  signal?: AbortSignal;
 }
 
 export interface ImageResult {
@@ -73,6 +76,7 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
   const name = imageName(req.cluster, kind, req.role);
   const timings: Record<string, number> = {};
   const step = async <T>(label: string, fn: () => Promise<T>): Promise<T> => {
+    if (opts.signal?.aborted) throw new UserError(`${name}: interrupted before ${label}; the build's work directory was removed`, 130);
     opts.onStep?.(label);
     const t0 = performance.now();
     try {
