@@ -6,6 +6,7 @@ import { progressDisplay } from '../burn/progress.ts';
 import { humanBytes } from '../burn/safety.ts';
 import { openSource } from '../burn/source.ts';
 import { UserError } from '../errors.ts';
+import { onInterrupt } from './interrupt.ts';
 
 export function register(program: Command): void {
   program
@@ -52,19 +53,7 @@ Exit status: 0 when every card verified, 1 when any failed, 130 when interrupted
       }
       if (!opts.yes) await confirm(image, source.imageSize, targets);
 
-      const controller = new AbortController();
-      let signals = 0;
-      const onSignal = (sig: NodeJS.Signals) => {
-        signals++;
-        if (signals > 1) {
-          process.stderr.write(`piinit: ${sig} again: exiting now; the cards are incomplete\n`);
-          process.exit(130);
-        }
-        process.stderr.write(`\npiinit: ${sig}: stopping after the current write and zeroing each card's first sector...\n`);
-        controller.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const interrupt = onInterrupt("stopping after the current write and zeroing each card's first sector...", 'the cards are incomplete');
 
       const interactive = process.stdout.isTTY === true && process.stderr.isTTY === true && !opts.json;
       const display = interactive ? progressDisplay(targets.map((t) => t.path)) : null;
@@ -73,15 +62,14 @@ Exit status: 0 when every card verified, 1 when any failed, 130 when interrupted
         reports = await burn({
           source,
           targets: targets.map((t) => ({ path: t.path, kind: t.kind, size: t.verdict.device?.size })),
-          signal: controller.signal,
+          signal: interrupt.signal,
           verify: opts.verify,
           onProgress: (p) => display?.update(p),
-          hooks: testHooks(controller.signal),
+          hooks: testHooks(interrupt.signal),
         });
       } finally {
         display?.stop();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        interrupt.dispose();
       }
 
       if (opts.json) {

@@ -10,6 +10,7 @@ import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { IMAGE_TARGETS, imageKindOf, type ImageKind } from '../image/targets.ts';
 import { imageOciCommand } from '../docker/image-command.ts';
+import { onInterrupt } from './interrupt.ts';
 import { DEFAULT_DOCKER_SUBNET } from '../docker/dockerize.ts';
 
 function list<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] | null {
@@ -72,18 +73,7 @@ export function register(program: Command): void {
       const results: ImageResult[] = [];
       // Ctrl-C: the step under way ends (the terminal's SIGINT also ends its tools), the build
       // unmounts its root and removes its work directory. A second one exits at once.
-      const controller = new AbortController();
-      let signals = 0;
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (++signals > 1) {
-          process.stderr.write(`piinit: ${sig} again: exiting now; ${join(cacheDir, 'work')} may keep a mounted build root (umount it, then remove it)\n`);
-          process.exit(130);
-        }
-        process.stderr.write(`\npiinit: ${sig}: stopping after the current step and cleaning up...\n`);
-        controller.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const interrupt = onInterrupt('stopping after the current step and cleaning up...', `${join(cacheDir, 'work')} may keep a mounted build root (umount it, then remove it)`);
       try {
         for (const g of [...groups.values()].sort((a, b) => `${a.kind}/${a.role}`.localeCompare(`${b.kind}/${b.role}`))) {
           const target = IMAGE_TARGETS[g.kind];
@@ -106,7 +96,7 @@ export function register(program: Command): void {
               xz: opts.xz,
               refreshBase: opts.refreshBase,
               onStep: tty ? (s) => process.stdout.write(`${g.kind} ${g.role}: ${s}…\n`) : undefined,
-              signal: controller.signal,
+              signal: interrupt.signal,
             },
           );
           results.push(r);
@@ -119,8 +109,7 @@ export function register(program: Command): void {
           }
         }
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        interrupt.dispose();
       }
       if (opts.json) {
         console.log(JSON.stringify(results.map((r) => ({ name: r.name, kind: r.kind, role: r.role, files: r.files, sizes: r.sizes, sha256: r.sha256, xzChunks: r.xzChunks, baseKey: r.baseKey, baseCached: r.baseCached, contentHash: r.contentHash, timings: r.timings })), null, 2));
