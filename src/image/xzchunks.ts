@@ -247,6 +247,9 @@ export async function writeChunkedXz(raw: string, xzPath: string, opts: XzOption
     // Compressions run up to `jobs` at a time; a queue a few chunks deep keeps every xz busy
     // while a large chunk holds the head. Streams are written in chunk order.
     const queue: Array<{ sha256: string; stream: Buffer | Promise<Buffer> }> = [];
+    // A chunk seen before in this image (runs of zeros, mostly) is compressed once: while
+    // its stream is on the way it is shared, once written it is read back from the new file.
+    const compressing = new Map<string, Promise<Buffer>>();
     const limit = slots(jobs);
     const flush = async () => {
       const head = queue.shift()!;
@@ -255,10 +258,9 @@ export async function writeChunkedXz(raw: string, xzPath: string, opts: XzOption
       const rec = { sha256: head.sha256, offset: written, length: stream.length };
       records.push(rec);
       if (!writtenBySha.has(rec.sha256)) writtenBySha.set(rec.sha256, rec);
+      compressing.delete(rec.sha256); // from now on read back from the new file
       written += stream.length;
     };
-    // A chunk seen before in this image (runs of zeros, mostly) is compressed once.
-    const thisBuild = new Map<string, Promise<Buffer>>();
     for (const range of chunkRanges(raw, params)) {
       const prev = previous.get(range.sha256);
       const earlier = writtenBySha.get(range.sha256);
@@ -269,19 +271,17 @@ export async function writeChunkedXz(raw: string, xzPath: string, opts: XzOption
       } else if (earlier) {
         stream = readRange(out, earlier.offset, earlier.length, tmp);
       } else {
-        let compressing = thisBuild.get(range.sha256);
-        if (!compressing) {
+        let pending = compressing.get(range.sha256);
+        if (!pending) {
           const chunk = readRange(rawFd, range.start, range.end - range.start, raw);
-          compressing = limit(() => xzCompress(chunk, preset));
-          compressing.catch(() => undefined); // awaited in flush; avoids an unhandled rejection meanwhile
-          thisBuild.set(range.sha256, compressing);
+          pending = limit(() => xzCompress(chunk, preset));
+          pending.catch(() => undefined); // awaited in flush; avoids an unhandled rejection meanwhile
+          compressing.set(range.sha256, pending);
         }
-        stream = compressing;
+        stream = pending;
       }
       queue.push({ sha256: range.sha256, stream });
       while (queue.length > jobs * 4 || (queue.length > 0 && queue[0]!.stream instanceof Buffer)) await flush();
-      // Written chunks are read back from the new file; only the ones still queued need their promise.
-      for (const k of thisBuild.keys()) if (!queue.some((q) => q.sha256 === k)) thisBuild.delete(k);
     }
     while (queue.length > 0) await flush();
     closeSync(out);
