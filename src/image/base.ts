@@ -53,13 +53,25 @@ export function essentialHook(spec: BaseSpec): string {
 }
 
 /** Runs after everything is installed (mmdebstrap --customize-hook, after the .debs were
- *  synced out to the package cache): only removes what would make two builds differ or what
- *  belongs to the host, not to the image. The downloaded .debs and apt's package caches
- *  (a quarter of the arm64 root before this) have no use on a read-only root without apt lists. */
+ *  synced out to the package cache). First it makes the initramfs, once: the packages were
+ *  installed with INITRD=No (MMDEBSTRAP_ENV), because otherwise the kernel's postinst makes
+ *  one and initramfs-tools' trigger makes it again at the end, 80 s each under emulation.
+ *  Running the kernel's postinst.d hooks by hand is what its postinst does; raspi-firmware's
+ *  hook then copies kernel, initrd and device trees to /boot/firmware, and the /initrd.img
+ *  links the postinst skipped (no initrd yet) are made.
+ *  Then it removes what would make two builds differ or what belongs to the host, not to the
+ *  image. The downloaded .debs and apt's package caches (a quarter of the arm64 root before
+ *  this) have no use on a read-only root without apt lists. */
 export function customizeHook(): string {
   return [
     '#!/bin/sh',
     'set -e',
+    'for d in "$1"/lib/modules/*; do',
+    '  [ -d "$d" ] || continue',
+    '  v=$(basename "$d")',
+    '  INITRD=Yes chroot "$1" run-parts --report --exit-on-error --arg="$v" --arg="/boot/vmlinuz-$v" /etc/kernel/postinst.d',
+    '  chroot "$1" linux-update-symlinks upgrade "$v" "/boot/vmlinuz-$v"',
+    'done',
     'rm -f "$1/etc/hostname" "$1/var/lib/dbus/machine-id"',
     ': > "$1/etc/machine-id"',
     'rm -f "$1"/var/cache/ldconfig/aux-cache "$1"/var/log/*.log "$1"/var/log/apt/*',
@@ -69,9 +81,20 @@ export function customizeHook(): string {
   ].join('\n');
 }
 
+/** Environment of the whole mmdebstrap run. INITRD=No: the kernel's initramfs-tools hook
+ *  skips its initramfs; customizeHook makes the one the image keeps. */
+export const MMDEBSTRAP_ENV = { INITRD: 'No' } as const;
+
+/** merged /usr the way debootstrap makes it (directory symlinks + the usr-is-merged package),
+ *  instead of the usrmerge package converting the tree: that pulls perl into the image and
+ *  its conversion script takes 15 s under emulation. */
+export const MMDEBSTRAP_HOOK_DIRS = ['/usr/share/mmdebstrap/hooks/merged-usr'];
+
 export function baseKey(spec: BaseSpec): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ v: 1, spec, ess: essentialHook(spec), cust: customizeHook() }));
+  h.update(
+    JSON.stringify({ v: 1, spec, ess: essentialHook(spec), cust: customizeHook(), env: MMDEBSTRAP_ENV, hookDirs: MMDEBSTRAP_HOOK_DIRS }),
+  );
   return h.digest('hex').slice(0, 16);
 }
 
@@ -115,6 +138,7 @@ export async function ensureBase(
         `--include=${spec.packages.join(',')}`,
         '--skip=download/empty',
         '--skip=essential/unlink',
+        ...MMDEBSTRAP_HOOK_DIRS.map((d) => `--hook-dir=${d}`),
         '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
         `--setup-hook=sync-in ${debCache} /var/cache/apt/archives/`,
         `--essential-hook=${ess} "$1"`,
@@ -124,7 +148,7 @@ export async function ensureBase(
         partial,
         ...spec.sources,
       ],
-      { env: { SOURCE_DATE_EPOCH: String(spec.sourceDateEpoch) }, onLine: opts.onLine },
+      { env: { ...MMDEBSTRAP_ENV, SOURCE_DATE_EPOCH: String(spec.sourceDateEpoch) }, onLine: opts.onLine },
     );
     await rename(partial, tarball);
     return { tarball, key, cached: false };

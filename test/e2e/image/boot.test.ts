@@ -7,7 +7,7 @@
 // The base root file systems are cached in $PIINIT_IMAGE_TEST_CACHE, by default the test
 // cache's images/ (shared with the Docker test and kept between runs).
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, rm, truncate, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, truncate, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -96,5 +96,9 @@ test('amd64 image boots from its EFI partition, read-only root, data partition g
 
 test('arm64 Pi image boots on qemu virt with the kernel, initrd and cmdline from its FAT partition', { timeout: 60 * 60_000 }, async () => {
   const r = await build('pi4', 'arm64');
+  // merged /usr as debootstrap makes it, without the usrmerge converter and the perl it needs.
+  const names = (JSON.parse(await readFile(r.files.manifest, 'utf8')) as { packages: { name: string }[] }).packages.map((p) => p.name);
+  assert.ok(names.includes('usr-is-merged') && names.includes('linux-image-arm64'), names.join(' '));
+  for (const absent of ['usrmerge', 'perl']) assert.ok(!names.includes(absent), `${absent} is in the image`);
   await bootTwiceWithPowerCut('arm64', r.files.raw, 12 * 60_000);
 });
