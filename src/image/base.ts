@@ -52,6 +52,19 @@ export function essentialHook(spec: BaseSpec): string {
   ].join('\n');
 }
 
+/** What an image leaves out of every package (dpkg path-exclude/path-include rules): manual
+ *  pages (no man-db here), info, translations and documentation other than the copyright and
+ *  Debian changelog files. About 50 MB of an image nobody logs in to read. */
+export const DOC_EXCLUDES = [
+  'path-exclude=/usr/share/man/*',
+  'path-exclude=/usr/share/info/*',
+  'path-exclude=/usr/share/locale/*',
+  'path-include=/usr/share/locale/locale.alias',
+  'path-exclude=/usr/share/doc/*',
+  'path-include=/usr/share/doc/*/copyright',
+  'path-include=/usr/share/doc/*/changelog.Debian.*',
+];
+
 /** Runs after everything is installed (mmdebstrap --customize-hook, after the .debs were
  *  synced out to the package cache). First it makes the initramfs, once: the packages were
  *  installed with INITRD=No (MMDEBSTRAP_ENV), because otherwise the kernel's postinst makes
@@ -59,8 +72,8 @@ export function essentialHook(spec: BaseSpec): string {
  *  Running the kernel's postinst.d hooks by hand is what its postinst does; raspi-firmware's
  *  hook then copies kernel, initrd and device trees to /boot/firmware, and the /initrd.img
  *  links the postinst skipped (no initrd yet) are made.
- *  Then it removes what would make two builds differ or what belongs to the host, not to the
- *  image. The downloaded .debs and apt's package caches (a quarter of the arm64 root before
+ *  Then it removes documentation (DOC_EXCLUDES) and what would make two builds differ or
+ *  what belongs to the host, not to the image. The downloaded .debs and apt's package caches (a quarter of the arm64 root before
  *  this) have no use on a read-only root without apt lists. */
 export function customizeHook(): string {
   return [
@@ -72,6 +85,16 @@ export function customizeHook(): string {
     '  INITRD=Yes chroot "$1" run-parts --report --exit-on-error --arg="$v" --arg="/boot/vmlinuz-$v" /etc/kernel/postinst.d',
     '  chroot "$1" linux-update-symlinks upgrade "$v" "/boot/vmlinuz-$v"',
     'done',
+    // Documentation out, as dpkg's path-exclude would leave it, and the rule in dpkg.cfg.d
+    // for packages installed later (the config layer's). Not --dpkgopt: mmdebstrap then
+    // filters the essential packages through a Python tar filter, 40 s slower here.
+    `printf '%s\\n' ${DOC_EXCLUDES.map((r) => `'${r}'`).join(' ')} > "$1/etc/dpkg/dpkg.cfg.d/piinit-nodoc"`,
+    'rm -rf "$1"/usr/share/man/* "$1"/usr/share/info/*',
+    'if [ -d "$1/usr/share/locale" ]; then find "$1"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +; fi',
+    'if [ -d "$1/usr/share/doc" ]; then',
+    '  find "$1"/usr/share/doc -mindepth 2 ! -type d ! -name copyright ! -name "changelog.Debian.*" -delete',
+    '  find "$1"/usr/share/doc -mindepth 1 -type d -empty -delete',
+    'fi',
     'rm -f "$1/etc/hostname" "$1/var/lib/dbus/machine-id"',
     ': > "$1/etc/machine-id"',
     'rm -f "$1"/var/cache/ldconfig/aux-cache "$1"/var/log/*.log "$1"/var/log/apt/*',
@@ -93,7 +116,14 @@ export const MMDEBSTRAP_HOOK_DIRS = ['/usr/share/mmdebstrap/hooks/merged-usr'];
 export function baseKey(spec: BaseSpec): string {
   const h = createHash('sha256');
   h.update(
-    JSON.stringify({ v: 1, spec, ess: essentialHook(spec), cust: customizeHook(), env: MMDEBSTRAP_ENV, hookDirs: MMDEBSTRAP_HOOK_DIRS }),
+    JSON.stringify({
+      v: 1,
+      spec,
+      ess: essentialHook(spec),
+      cust: customizeHook(),
+      env: MMDEBSTRAP_ENV,
+      hookDirs: MMDEBSTRAP_HOOK_DIRS,
+    }),
   );
   return h.digest('hex').slice(0, 16);
 }

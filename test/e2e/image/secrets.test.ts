@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadCluster } from '../../../src/cluster/load.ts';
 import { ensureSecretsFile } from '../../../src/cluster/secrets.ts';
@@ -96,4 +97,11 @@ test('no secret is readable by other users in the finished server image', { time
   assert.match(found, /acl.*\.env/);
   // Nor does the image carry the build's package downloads or apt's caches (262 MB on arm64 once).
   assert.equal(sh('find', [join(tree, 'var/cache/apt'), '-name', '*.deb', '-o', '-name', '*.bin']), '');
+  // Nor manual pages or translations (about 50 MB); the copyright files stay, the config
+  // layer's packages' too, and dpkg keeps the rule for packages installed later.
+  assert.equal(sh('find', [join(tree, 'usr/share/man'), join(tree, 'usr/share/locale'), '-type', 'f', '!', '-name', 'locale.alias']), '');
+  assert.equal(sh('find', [join(tree, 'usr/share/doc'), '-mindepth', '2', '-type', 'f', '!', '-name', 'copyright', '!', '-name', 'changelog.Debian.*']), '');
+  assert.ok(existsSync(join(tree, 'usr/share/doc/systemd/copyright')));
+  for (const deb of debs) assert.ok(existsSync(join(tree, 'usr/share/doc', basename(deb).split('_')[0]!, 'copyright')), deb);
+  assert.match(readFileSync(join(tree, 'etc/dpkg/dpkg.cfg.d/piinit-nodoc'), 'utf8'), /^path-exclude=\/usr\/share\/man\/\*$/m);
 });
