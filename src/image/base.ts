@@ -73,8 +73,9 @@ export const DOC_EXCLUDES = [
  *  hook then copies kernel, initrd and device trees to /boot/firmware, and the /initrd.img
  *  links the postinst skipped (no initrd yet) are made.
  *  Then it removes documentation (DOC_EXCLUDES) and what would make two builds differ or
- *  what belongs to the host, not to the image. The downloaded .debs and apt's package caches (a quarter of the arm64 root before
- *  this) have no use on a read-only root without apt lists. */
+ *  what belongs to the host, not to the image. The downloaded .debs and apt's package
+ *  caches (a quarter of the arm64 root before this) have no use on a read-only root
+ *  without apt lists. */
 export function customizeHook(): string {
   return [
     '#!/bin/sh',
