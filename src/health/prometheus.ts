@@ -8,6 +8,8 @@ export interface PrometheusTarget {
   scrapeUrl: string;
   health: string;
   lastError: string;
+  /** How long the last scrape took (a slow node's scrapes near the time-out go down). */
+  lastScrapeSeconds?: number;
   /** Down for a known reason that does not make the cluster unhealthy (Nomad unavailable). */
   excused?: string;
 }
@@ -22,7 +24,7 @@ export interface PrometheusReport {
 
 interface TargetsResponse {
   data: {
-    activeTargets: { labels: Record<string, string>; scrapePool: string; scrapeUrl: string; health: string; lastError: string }[];
+    activeTargets: { labels: Record<string, string>; scrapePool: string; scrapeUrl: string; health: string; lastError: string; lastScrapeDuration?: number }[];
   };
 }
 
@@ -48,6 +50,7 @@ export async function probePrometheus(
       scrapeUrl: t.scrapeUrl,
       health: t.health,
       lastError: t.lastError,
+      ...(typeof t.lastScrapeDuration === 'number' ? { lastScrapeSeconds: t.lastScrapeDuration } : {}),
     }))
     .sort((a, b) => a.job.localeCompare(b.job) || a.instance.localeCompare(b.instance));
   if (r.targets.length === 0) r.problems.push('Prometheus has no scrape targets yet');

@@ -158,11 +158,11 @@ const ssh = (address: string, command: string, options: string[] = []) =>
     '-o', 'ConnectTimeout=60', '-o', 'BatchMode=yes', ...options, `admin@${address}`, command,
   ], { timeoutMs: 180_000 });
 
-/** What each guest is busy with and what Consul said last: for a failure message. */
-async function guestDiagnostics(): Promise<string> {
+/** What each guest is busy with and what a service (default Consul) said last: for a failure message. */
+async function guestDiagnostics(unit = 'consul'): Promise<string> {
   const out: string[] = [];
   for (const n of NODES.filter((x) => vms.has(x.name))) {
-    const r = await ssh(n.address, 'uptime; top -b -n1 -o %CPU | sed -n 7,14p; sudo -n journalctl -u consul -n 15 --no-pager -o cat');
+    const r = await ssh(n.address, `uptime; top -b -n1 -o %CPU | sed -n 7,14p; sudo -n journalctl -u ${unit} -n 15 --no-pager -o cat`);
     out.push(`--- ${n.name} (ssh exit ${r.code})\n${r.stdout}${r.stderr}`);
   }
   return out.join('\n');
@@ -283,12 +283,18 @@ test('three copies of the server image and the monitor image form a healthy TLS 
   let lastSeen = '';
   while (seenUp.size < wanted.length && Date.now() < monitorDeadline) {
     const prom = (await probe(cluster, [MONITOR.name])).prometheus;
-    lastSeen = `${prom.problems.join('\n')}\n${JSON.stringify(prom.targets)}`;
     const up = prom.targets.filter((t) => t.health === 'up');
     for (const w of wanted) if (up.some((t) => t.job === w.job && t.instance === w.instance && t.scrapeUrl.startsWith(w.url))) seenUp.add(w.what);
+    // What the monitor sees, as it changes: a failure in CI shows how it got there.
+    const seen = prom.reachable
+      ? prom.targets.filter((t) => !t.excused).map((t) => `${t.job} ${t.instance} ${t.health}${t.lastError ? ` (${t.lastError})` : ''} ${t.lastScrapeSeconds?.toFixed(1) ?? '?'} s`).join('; ') || 'no targets'
+      : prom.problems.join('; ');
+    if (seen !== lastSeen) console.log(`# ${((Date.now() - tBuilt) / 1000).toFixed(0)} s: the monitor sees ${seen}`);
+    lastSeen = seen;
     if (seenUp.size < wanted.length) await new Promise((res) => setTimeout(res, 30_000));
   }
-  assert.deepEqual([...seenUp].sort(), wanted.map((w) => w.what).sort(), `Prometheus scraped only some targets; it last said:\n${lastSeen}\n${tails()}`);
+  // The consoles first: CI shows the end of a failure, and Prometheus's answer is the point.
+  assert.deepEqual([...seenUp].sort(), wanted.map((w) => w.what).sort(), `${tails()}\n${await guestDiagnostics('node_exporter')}\nPrometheus scraped only some targets; it last said: ${lastSeen}`);
   console.log(`# the monitor watches every node ${((Date.now() - tBuilt) / 1000).toFixed(0)} s after the VMs started`);
 
   // Four emulated guests on two host cores starve each other until servers miss their gossip

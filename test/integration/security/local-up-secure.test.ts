@@ -31,7 +31,10 @@ test('piinit up with the secure defaults: healthy with the operator token, anony
   assert.ok(report.healthy, report.problems.join('\n'));
   assert.equal(report.consul.peers.filter((p) => p.voter).length, 3);
   // Prometheus found node_exporter through consul_sd with its read-only token.
-  assert.ok(report.prometheus.targets.some((x) => x.job === 'node' && x.health === 'up'));
+  const node = report.prometheus.targets.find((x) => x.job === 'node' && x.health === 'up');
+  assert.ok(node, JSON.stringify(report.prometheus.targets));
+  // Prometheus 2.24 says how long that scrape took (status --json passes it on).
+  assert.ok(typeof node.lastScrapeSeconds === 'number' && node.lastScrapeSeconds > 0, JSON.stringify(node));
 
   // Without a token the same questions are refused.
   const anonymous = await checkHealth(localTargets(local, up.state), { ...localAuth(local), consulToken: undefined });
