@@ -22,7 +22,17 @@ export const NOMAD_METRICS_SERVICE = 'nomad-metrics';
 export function nodeExporterCommand(ctx: RenderContext): ServiceCommand {
   return {
     program: 'node_exporter',
-    args: [`--web.listen-address=${ctx.nodeExporterListen}`],
+    args: [
+      `--web.listen-address=${ctx.nodeExporterListen}`,
+      // Both as upstream has them, not as Debian's build does, so a node's metrics do not
+      // depend on where its binary came from. The systemd collector asks PID 1 over D-Bus
+      // about every unit on each scrape, which on a slow or busy node outlasts Prometheus's
+      // 10 s time-out (`up` already says whether each of the cluster's services answers).
+      // Debian's text file directory does not exist here, and a read-only root has nothing to
+      // put there: each scrape would log an error.
+      '--no-collector.systemd',
+      '--no-collector.textfile',
+    ],
     user: 'node_exporter',
   };
 }

@@ -35,6 +35,10 @@ test('piinit up with the secure defaults: healthy with the operator token, anony
   assert.ok(node, JSON.stringify(report.prometheus.targets));
   // Prometheus 2.24 says how long that scrape took (status --json passes it on).
   assert.ok(typeof node.lastScrapeSeconds === 'number' && node.lastScrapeSeconds > 0, JSON.stringify(node));
+  // Debian's node_exporter (this host's) runs its systemd and text file collectors unless told not to.
+  const metrics = await http('GET', node.scrapeUrl);
+  assert.match(metrics.body, /^node_scrape_collector_success\{collector="cpu"\} 1$/m);
+  assert.doesNotMatch(metrics.body, /collector="(systemd|textfile)"/);
 
   // Without a token the same questions are refused.
   const anonymous = await checkHealth(localTargets(local, up.state), { ...localAuth(local), consulToken: undefined });
