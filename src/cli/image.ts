@@ -26,8 +26,8 @@ export function register(program: Command): void {
   program
     .command('image')
     .description(
-      'Build one immutable OS image per board kind and role (Debian bookworm; read-only root,\n' +
-        'state on a data partition that grows to fill the card on first boot). Pi 3/4/5 share\n' +
+      'Build one immutable OS image per board kind and role (Debian bookworm; read-only root, ' +
+        'state on a data partition that grows to fill the card on first boot). Pi 3/4/5 share ' +
         'one arm64 image; Pi 2 (armhf), Pi Zero/1 (armel) and amd64 have their own.',
     )
     .argument('[cluster]', 'cluster file', 'cluster.yaml')

@@ -5,7 +5,7 @@ import { registerCommands } from './commands.ts';
 const program = new Command()
   .name('piinit')
   .description(
-    'One cluster.yaml → verified releases, Debian packages and immutable OS images for a\n' +
+    'One cluster.yaml → verified releases, Debian packages and immutable OS images for a ' +
       'Consul + Nomad + Prometheus cluster on Raspberry Pis and x86-64 boxes.',
   )
   .version('0.1.0')
