@@ -73,9 +73,11 @@ export const DOC_EXCLUDES = [
  *  hook then copies kernel, initrd and device trees to /boot/firmware, and the /initrd.img
  *  links the postinst skipped (no initrd yet) are made.
  *  Then it removes documentation (DOC_EXCLUDES) and what would make two builds differ or
- *  what belongs to the host, not to the image. The downloaded .debs and apt's package
- *  caches (a quarter of the arm64 root before this) have no use on a read-only root
- *  without apt lists. */
+ *  what belongs to the host, not to the image.
+ *  It leaves /tmp, the apt lists and the downloaded .debs to mmdebstrap's own clean-up,
+ *  which runs after it: mmdebstrap keeps its apt configuration (APT_CONFIG) in the new
+ *  root's /tmp, and without that file its clean-up's `apt-get update` (with no sources)
+ *  and `apt-get clean` act on the host, emptying the host's package lists and cache. */
 export function customizeHook(): string {
   return [
     '#!/bin/sh',
@@ -99,8 +101,7 @@ export function customizeHook(): string {
     'rm -f "$1/etc/hostname" "$1/var/lib/dbus/machine-id"',
     ': > "$1/etc/machine-id"',
     'rm -f "$1"/var/cache/ldconfig/aux-cache "$1"/var/log/*.log "$1"/var/log/apt/*',
-    'rm -rf "$1"/var/lib/apt/lists/* "$1"/tmp/* "$1"/var/tmp/*',
-    'rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/cache/apt/archives/partial/* "$1"/var/cache/apt/*.bin',
+    'rm -rf "$1"/var/tmp/*',
     '',
   ].join('\n');
 }

@@ -7,7 +7,7 @@
 // The base root file systems are cached in $PIINIT_IMAGE_TEST_CACHE, by default the test
 // cache's images/ (shared with the Docker test and kept between runs).
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readFile, rm, truncate, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -40,10 +40,17 @@ function fields(line: string): Record<string, string> {
   return Object.fromEntries(line.trim().split(/\s+/).map((kv) => kv.split('=', 2) as [string, string]));
 }
 
-async function build(board: 'amd64' | 'pi4', arch: string, out = `out-${board}`): Promise<ImageResult> {
+async function build(board: 'amd64' | 'pi4', arch: string, out = `out-${board}`, refreshBase = false): Promise<ImageResult> {
   const deb = await buildProbeDeb(work, arch);
-  return buildImage({ cluster: 'boottest', board, role: 'server', debs: [deb] }, { cacheDir: cache, outDir: join(work, out), xz: false });
+  return buildImage({ cluster: 'boottest', board, role: 'server', debs: [deb] }, { cacheDir: cache, outDir: join(work, out), xz: false, refreshBase });
 }
+
+// The host's apt state, which building a base must leave alone: mmdebstrap's clean-up runs
+// `apt-get update` (no sources) and `apt-get clean`, and once acted on the host's apt
+// instead of the new root's, because a hook had deleted its APT_CONFIG file.
+const HOST_LISTS = '/var/lib/apt/lists';
+const HOST_SENTINEL = '/var/cache/apt/archives/piinit-test-sentinel_0_all.deb';
+const hostLists = async () => (await readdir(HOST_LISTS)).filter((n) => !['lock', 'partial', 'auxfiles'].includes(n)).sort();
 
 async function bootOnce(arch: 'amd64' | 'arm64', image: string, timeoutMs: number): Promise<{ vm: Vm; report: Record<string, string>; probe: Record<string, string> }> {
   const vmDir = await mkdtemp(join(work, 'vm-'));
@@ -82,7 +89,18 @@ async function bootTwiceWithPowerCut(arch: 'amd64' | 'arm64', raw: string, timeo
 }
 
 test('amd64 image boots from its EFI partition, read-only root, data partition grown and persistent', { timeout: 45 * 60_000 }, async () => {
-  const r = await build('amd64', 'amd64');
+  // A fresh base (mmdebstrap runs even when one is cached) with the host's apt state watched.
+  const listsBefore = await hostLists();
+  await writeFile(HOST_SENTINEL, '');
+  let r: ImageResult;
+  try {
+    r = await build('amd64', 'amd64', 'out-amd64', true);
+    assert.equal(r.baseCached, false);
+    assert.deepEqual(await hostLists(), listsBefore, "the host's apt lists are as they were");
+    await stat(HOST_SENTINEL); // still in the host's package cache (apt-get clean would remove it)
+  } finally {
+    await rm(HOST_SENTINEL, { force: true });
+  }
   assert.ok(r.sizes.usedBytes < r.sizes.rawBytes);
   // The same inputs again: the base comes from the cache and the file systems' contents
   // (paths, modes, owners, mtimes, bytes) are identical.
