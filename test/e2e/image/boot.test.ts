@@ -1,6 +1,7 @@
 // Boots the images piinit builds, under software emulation (no KVM here): the amd64 image
-// from its own EFI partition in qemu-system-x86_64, the arm64 Pi image on `-M virt` with the
-// kernel, initrd and command line from its FAT partition. Each must reach multi-user with a
+// from its own EFI partition in qemu-system-x86_64, the arm64 Pi image on `-M virt` and the
+// armel Pi Zero/1 image on `-M raspi0` (a Pi Zero) with the kernel, initrd, command line
+// (and for raspi0 the device tree) from its FAT partition. Each must reach multi-user with a
 // read-only root and the data partition mounted and grown; a hard power-off (kill -9) must
 // leave the next boot clean with the data and the machine identity intact.
 //
@@ -14,7 +15,7 @@ import { after, before, test } from 'node:test';
 import { buildImage, type ImageResult } from '../../../src/image/build.ts';
 import { BOOT_MARKER } from '../../../src/image/system.ts';
 import { buildProbeDeb, PROBE_MARKER } from './fixture-deb.ts';
-import { startVm, type Vm } from './vm.ts';
+import { startVm, type Vm, type VmOptions } from './vm.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
 
 let work: string;
@@ -40,7 +41,7 @@ function fields(line: string): Record<string, string> {
   return Object.fromEntries(line.trim().split(/\s+/).map((kv) => kv.split('=', 2) as [string, string]));
 }
 
-async function build(board: 'amd64' | 'pi4', arch: string, out = `out-${board}`, refreshBase = false): Promise<ImageResult> {
+async function build(board: 'amd64' | 'pi4' | 'pi-zero', arch: string, out = `out-${board}`, refreshBase = false): Promise<ImageResult> {
   const deb = await buildProbeDeb(work, arch);
   return buildImage({ cluster: 'boottest', board, role: 'server', debs: [deb] }, { cacheDir: cache, outDir: join(work, out), xz: false, refreshBase });
 }
@@ -52,7 +53,7 @@ const HOST_LISTS = '/var/lib/apt/lists';
 const HOST_SENTINEL = '/var/cache/apt/archives/piinit-test-sentinel_0_all.deb';
 const hostLists = async () => (await readdir(HOST_LISTS)).filter((n) => !['lock', 'partial', 'auxfiles'].includes(n)).sort();
 
-async function bootOnce(arch: 'amd64' | 'arm64', image: string, timeoutMs: number): Promise<{ vm: Vm; report: Record<string, string>; probe: Record<string, string> }> {
+async function bootOnce(arch: VmOptions['arch'], image: string, timeoutMs: number): Promise<{ vm: Vm; report: Record<string, string>; probe: Record<string, string> }> {
   const vmDir = await mkdtemp(join(work, 'vm-'));
   const vm = await startVm({ arch, image, workDir: vmDir });
   vms.push(vm);
@@ -61,12 +62,14 @@ async function bootOnce(arch: 'amd64' | 'arm64', image: string, timeoutMs: numbe
   return { vm, report, probe };
 }
 
-async function bootTwiceWithPowerCut(arch: 'amd64' | 'arm64', raw: string, timeoutMs: number) {
+async function bootTwiceWithPowerCut(arch: VmOptions['arch'], raw: string, timeoutMs: number) {
   // A card bigger than the image: the first boot grows the data partition into the space.
+  // qemu's Pi takes only SD cards whose size is a power of two.
   const image = join(work, `${arch}-disk.img`);
   await copyFile(raw, image);
   const rawSize = (await stat(raw)).size;
-  await truncate(image, rawSize + 512 * 1024 * 1024);
+  const card = rawSize + 512 * 1024 * 1024;
+  await truncate(image, arch === 'armel' ? 2 ** Math.ceil(Math.log2(card)) : card);
 
   const first = await bootOnce(arch, image, timeoutMs);
   assert.equal(first.report['ro-root'], 'yes', first.vm.tail());
@@ -119,4 +122,11 @@ test('arm64 Pi image boots on qemu virt with the kernel, initrd and cmdline from
   assert.ok(names.includes('usr-is-merged') && names.includes('linux-image-arm64'), names.join(' '));
   for (const absent of ['usrmerge', 'perl']) assert.ok(!names.includes(absent), `${absent} is in the image`);
   await bootTwiceWithPowerCut('arm64', r.files.raw, 12 * 60_000);
+});
+
+test('armel Pi Zero/1 image boots on qemu raspi0 (a Pi Zero) with the kernel, initrd, device tree and cmdline from its FAT partition', { timeout: 60 * 60_000 }, async () => {
+  const r = await build('pi-zero', 'armel');
+  const names = (JSON.parse(await readFile(r.files.manifest, 'utf8')) as { packages: { name: string }[] }).packages.map((p) => p.name);
+  assert.ok(names.includes('linux-image-rpi') && names.includes('raspi-firmware'), names.join(' '));
+  await bootTwiceWithPowerCut('armel', r.files.raw, 15 * 60_000);
 });

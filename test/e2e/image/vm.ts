@@ -1,14 +1,17 @@
 // A qemu VM for boot tests: boots a disk image (amd64 through OVMF from the image's own EFI
-// partition; arm64 on `-M virt` with the kernel, initrd and cmdline.txt taken from the
-// image's FAT partition), records the serial console, and is killed by its own PID.
+// partition; arm64 on `-M virt` and armel on `-M raspi0`, a Pi Zero, with the kernel,
+// initrd, cmdline.txt and (raspi0) device tree taken from the image's FAT partition),
+// records the serial console, and is killed by its own PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { copyFile, readFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
 export interface VmOptions {
-  arch: 'amd64' | 'arm64';
+  /** armel boots as a Pi Zero (qemu's raspi0: one ARM1176 core, 512 MiB, the image on its SD
+   *  card, whose size must be a power of two). */
+  arch: 'amd64' | 'arm64' | 'armel';
   image: string;
   /** Directory for the OVMF vars copy and extracted kernel/initrd. */
   workDir: string;
@@ -96,6 +99,20 @@ export async function extractBootFile(image: string, name: string, dest: string)
   await execa('mcopy', ['-n', '-i', `${image}@@${off}`, `::/${name}`, dest], { env: { MTOOLS_SKIP_CHECK: '1' } });
 }
 
+/** qemu's raspi machines leave out the SoC's AXI bridge registers ("asb" of the power
+ *  management block): the kernel's bcm2835-power driver reads them and dies of a bus fault,
+ *  a panic before init. Renaming the register name in the device tree qemu gets (not the
+ *  image's) makes the driver skip its power domains, which no device on this board uses
+ *  (they take theirs from the firmware). Same length, so the blob needs no other change. */
+export function withoutAsb(dtb: Buffer): Buffer {
+  const from = Buffer.from('pm\0asb\0', 'latin1');
+  const at = dtb.indexOf(from);
+  if (at < 0 || dtb.indexOf(from, at + 1) >= 0) throw new Error('the device tree has no single "pm", "asb" reg-names');
+  const out = Buffer.from(dtb);
+  out.write('pm\0xsb\0', at, 'latin1');
+  return out;
+}
+
 export async function startVm(o: VmOptions): Promise<Vm> {
   const mem = String(o.memMiB ?? 1024);
   const smp = String(o.cpus ?? 2);
@@ -118,6 +135,8 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     ];
   } else {
     const files = await listBootFiles(o.image);
+    const dtbName = 'bcm2835-rpi-zero.dtb';
+    if (o.arch === 'armel' && !files.includes(dtbName)) throw new Error(`no ${dtbName} on the boot partition: ${files.join(' ')}`);
     const kernelName = files.find((f) => /^vmlinuz/.test(f));
     const initrdName = files.find((f) => /^initrd\.img/.test(f));
     if (!kernelName || !initrdName) throw new Error(`no kernel/initrd on the boot partition: ${files.join(' ')}`);
@@ -128,6 +147,20 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     await extractBootFile(o.image, initrdName, initrd);
     await extractBootFile(o.image, 'cmdline.txt', cmdlinePath);
     const append = (await readFile(cmdlinePath, 'utf8')).trim();
+    if (o.arch === 'armel') {
+      const dtb = join(o.workDir, dtbName);
+      await extractBootFile(o.image, dtbName, dtb);
+      await writeFile(dtb, withoutAsb(await readFile(dtb)));
+      // No network and no RNG device to add: a Pi Zero has neither Ethernet nor virtio; the
+      // SoC's own RNG is emulated.
+      cmd = [
+        'qemu-system-arm', '-M', 'raspi0', '-kernel', kernel, '-initrd', initrd, '-dtb', dtb, '-append', append,
+        '-drive', `file=${o.image},format=raw,if=sd,cache=unsafe`,
+        '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
+      ];
+      if (o.netns) cmd = ['ip', 'netns', 'exec', o.netns, ...cmd];
+      return new Vm(cmd, join(o.workDir, 'console.log'));
+    }
     cmd = [
       'qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth-impdef=on', '-m', mem, '-smp', smp,
       '-kernel', kernel, '-initrd', initrd, '-append', append,
