@@ -15,7 +15,7 @@ import { after, before, test } from 'node:test';
 import { buildImage, type ImageResult } from '../../../src/image/build.ts';
 import { BOOT_MARKER } from '../../../src/image/system.ts';
 import { buildProbeDeb, PROBE_MARKER } from './fixture-deb.ts';
-import { startVm, type Vm, type VmOptions } from './vm.ts';
+import { extractBootFile, listBootFiles, startVm, type Vm, type VmOptions } from './vm.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
 
 let work: string;
@@ -52,6 +52,21 @@ async function build(board: 'amd64' | 'pi4' | 'pi-zero', arch: string, out = `ou
 const HOST_LISTS = '/var/lib/apt/lists';
 const HOST_SENTINEL = '/var/cache/apt/archives/piinit-test-sentinel_0_all.deb';
 const hostLists = async () => (await readdir(HOST_LISTS)).filter((n) => !['lock', 'partial', 'auxfiles'].includes(n)).sort();
+
+/** What a Pi's firmware reads first. qemu is handed the kernel and initrd directly and would
+ *  not notice a config.txt that names files the FAT partition does not have. */
+async function checkPiConfig(raw: string, arch: 'arm64' | 'armel'): Promise<void> {
+  const files = await listBootFiles(raw);
+  const dir = await mkdtemp(join(work, 'config-'));
+  await extractBootFile(raw, 'config.txt', join(dir, 'config.txt'));
+  const cfg = await readFile(join(dir, 'config.txt'), 'utf8');
+  const kernel = /^kernel=(\S+)\s*$/m.exec(cfg)?.[1];
+  const initramfs = /^initramfs (\S+)/m.exec(cfg)?.[1];
+  assert.ok(kernel && files.includes(kernel), `config.txt names kernel ${kernel}, the FAT partition has ${files.join(' ')}`);
+  assert.ok(initramfs && files.includes(initramfs), `config.txt names initramfs ${initramfs}, the FAT partition has ${files.join(' ')}`);
+  assert.match(cfg, /^enable_uart=1\s*$/m, 'the serial console the cmdline names');
+  assert.equal(/^arm_64bit=1\s*$/m.test(cfg), arch === 'arm64', `arm_64bit in:\n${cfg}`);
+}
 
 async function bootOnce(arch: VmOptions['arch'], image: string, timeoutMs: number): Promise<{ vm: Vm; report: Record<string, string>; probe: Record<string, string> }> {
   const vmDir = await mkdtemp(join(work, 'vm-'));
@@ -121,6 +136,7 @@ test('arm64 Pi image boots on qemu virt with the kernel, initrd and cmdline from
   const names = (JSON.parse(await readFile(r.files.manifest, 'utf8')) as { packages: { name: string }[] }).packages.map((p) => p.name);
   assert.ok(names.includes('usr-is-merged') && names.includes('linux-image-arm64'), names.join(' '));
   for (const absent of ['usrmerge', 'perl']) assert.ok(!names.includes(absent), `${absent} is in the image`);
+  await checkPiConfig(r.files.raw, 'arm64');
   await bootTwiceWithPowerCut('arm64', r.files.raw, 12 * 60_000);
 });
 
@@ -128,5 +144,6 @@ test('armel Pi Zero/1 image boots on qemu raspi0 (a Pi Zero) with the kernel, in
   const r = await build('pi-zero', 'armel');
   const names = (JSON.parse(await readFile(r.files.manifest, 'utf8')) as { packages: { name: string }[] }).packages.map((p) => p.name);
   assert.ok(names.includes('linux-image-rpi') && names.includes('raspi-firmware'), names.join(' '));
+  await checkPiConfig(r.files.raw, 'armel');
   await bootTwiceWithPowerCut('armel', r.files.raw, 15 * 60_000);
 });
