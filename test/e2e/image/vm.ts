@@ -148,6 +148,7 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     await extractBootFile(o.image, 'cmdline.txt', cmdlinePath);
     const append = (await readFile(cmdlinePath, 'utf8')).trim();
     if (o.arch === 'armel') {
+      if (o.tap) throw new Error('a Pi Zero (raspi0) has no network device for a tap');
       const dtb = join(o.workDir, dtbName);
       await extractBootFile(o.image, dtbName, dtb);
       await writeFile(dtb, withoutAsb(await readFile(dtb)));
@@ -158,15 +159,14 @@ export async function startVm(o: VmOptions): Promise<Vm> {
         '-drive', `file=${o.image},format=raw,if=sd,cache=unsafe`,
         '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
       ];
-      if (o.netns) cmd = ['ip', 'netns', 'exec', o.netns, ...cmd];
-      return new Vm(cmd, join(o.workDir, 'console.log'));
+    } else {
+      cmd = [
+        'qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth-impdef=on', '-m', mem, '-smp', smp,
+        '-kernel', kernel, '-initrd', initrd, '-append', append,
+        ...disk, ...net,
+        '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
+      ];
     }
-    cmd = [
-      'qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth-impdef=on', '-m', mem, '-smp', smp,
-      '-kernel', kernel, '-initrd', initrd, '-append', append,
-      ...disk, ...net,
-      '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
-    ];
   }
   if (o.netns) cmd = ['ip', 'netns', 'exec', o.netns, ...cmd];
   return new Vm(cmd, join(o.workDir, 'console.log'));
