@@ -145,7 +145,10 @@ export function systemTree(opts: { bootMountable: boolean }): FileTree {
         'Description=Keep the machine ID on the data partition',
         'DefaultDependencies=no',
         'RequiresMountsFor=/data',
-        'After=local-fs.target',
+        // After systemd's commit of a transient ID has looked at /etc/machine-id: where /etc is
+        // writable (a container) and our bind mount came first, it tried to commit the ID on
+        // /data, refused it as "not on a temporary file system" and failed the boot's state.
+        'After=local-fs.target systemd-machine-id-commit.service',
         'Before=sysinit.target systemd-networkd.service',
         '',
         '[Service]',

@@ -77,6 +77,10 @@ test('the server role as an OCI/Docker archive: reproducible, loads, boots syste
   const failed = await exec(['systemctl', '--failed', '--no-legend', '--plain']);
   assert.equal(state, 'running', `systemd state ${state}; failed units:\n${failed}\n${await exec(['journalctl', '-b', '--no-pager', '-n', '80'])}`);
   assert.equal((await exec(['systemctl', 'is-active', 'consul.service'])).trim(), 'active');
+  // /etc is writable in a container: systemd's commit of a transient machine ID must have
+  // been skipped (the ID lives on /data), not have run into piinit's bind mount.
+  assert.equal((await exec(['systemctl', 'show', '-p', 'ConditionResult', '--value', 'systemd-machine-id-commit.service'])).trim(), 'no');
+  assert.equal((await exec(['cat', '/data/etc/machine-id'])).trim(), (await exec(['cat', '/etc/machine-id'])).trim());
   assert.equal((await exec(['hostname'])).trim(), node.name);
   // The state paths are bind mounts into the /data volume, which Docker filled from the image.
   assert.match(await exec(['findmnt', '-no', 'SOURCE', '/opt/consul']), /\/opt\/consul\]?\s*$/m);

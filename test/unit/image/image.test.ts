@@ -70,6 +70,13 @@ test('kernel command line: root by label, ro, role extras appended once', () => 
   assert.equal(c.split(' ').filter((a) => a === 'cgroup_enable=memory').length, 1);
 });
 
+test('the machine ID is bound from /data only after systemd-machine-id-commit has looked', () => {
+  const u = systemTree({ bootMountable: true }).get('/etc/systemd/system/piinit-machine-id.service');
+  const after = String(u && 'content' in u ? u.content : '').split('\n').filter((l) => l.startsWith('After=')).join(' ');
+  assert.match(after, /\bsystemd-machine-id-commit\.service\b/);
+  assert.match(after, /\blocal-fs\.target\b/);
+});
+
 test('journald is volatile; no SSH unless keys are given', () => {
   const t = systemTree({ bootMountable: true });
   const j = t.get('/etc/systemd/journald.conf.d/50-piinit.conf');
