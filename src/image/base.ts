@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rename, rm, stat, writeFile, chmod } from 'node:fs/prom
 import { join } from 'node:path';
 import type { DebianArch } from '../cluster/boards.ts';
 import { BASE_PACKAGES, IMAGE_TARGETS, type ImageKind } from './targets.ts';
+import { removeOrphans } from './orphans.ts';
 import { run } from './run.ts';
 
 export const SUITE = 'bookworm';
@@ -146,11 +147,12 @@ export async function ensureBase(
   const key = baseKey(spec);
   const dir = join(cacheDir, 'base');
   const tarball = join(dir, `${spec.suite}-${spec.kind}-${key}.tar`);
+  await removeOrphans(dir);
   if (!opts.refresh && (await exists(tarball))) return { tarball, key, cached: true };
   await mkdir(dir, { recursive: true });
   const debCache = join(cacheDir, 'debs', spec.arch);
   await mkdir(debCache, { recursive: true });
-  const work = await mkdtemp(join(dir, '.build-'));
+  const work = await mkdtemp(join(dir, `.build-${process.pid}-`));
   try {
     const ess = join(work, 'essential-hook.sh');
     const cust = join(work, 'customize-hook.sh');
