@@ -112,7 +112,12 @@ test('two of three servers stopped: status reports lost quorum and fails; up bri
   assert.deepEqual(again.started.sort(), ['core2/consul', 'core3/consul']);
   const h = await waitLocalHealthy(again.state, targets, localAuth(again.cluster), { timeoutMs: 120_000 });
   assert.ok(h.healthy, h.problems.join('\n'));
-  const ok = piinit(['status', tc.file, '--state', tc.stateDir]);
-  assert.equal(ok.status, 0, ok.stdout);
+  // Bounded, not one shot: right after a recovery autopilot may not have judged every server
+  // yet ("HEALTHY ?"), and the status command, a moment after the check above, can see that.
+  await waitFor('piinit status to exit 0', 60_000, async () => {
+    const ok = piinit(['status', tc.file, '--state', tc.stateDir]);
+    if (ok.status !== 0) throw new Error(`exit ${ok.status}:\n${ok.stdout}`);
+    return true;
+  }, 1000);
   assert.equal((await http('GET', `${api('core3')}/v1/kv/quorum?raw&consistent`)).body, 'before');
 });
