@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rename, rm, stat, writeFile, chmod } from 'node:fs/prom
 import { join } from 'node:path';
 import type { DebianArch } from '../cluster/boards.ts';
 import { BASE_PACKAGES, IMAGE_TARGETS, type ImageKind } from './targets.ts';
-import { removeOrphans } from './orphans.ts';
+import { buildDirPrefix, removeOrphans } from './orphans.ts';
 import { run } from './run.ts';
 
 export const SUITE = 'bookworm';
@@ -152,7 +152,7 @@ export async function ensureBase(
   await mkdir(dir, { recursive: true });
   const debCache = join(cacheDir, 'debs', spec.arch);
   await mkdir(debCache, { recursive: true });
-  const work = await mkdtemp(join(dir, `.build-${process.pid}-`));
+  const work = await mkdtemp(join(dir, buildDirPrefix()));
   try {
     const ess = join(work, 'essential-hook.sh');
     const cust = join(work, 'customize-hook.sh');

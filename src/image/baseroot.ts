@@ -5,6 +5,7 @@
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BaseResult } from './base.ts';
+import { unpackTmpPath } from './orphans.ts';
 import { run } from './run.ts';
 
 export interface BuildRoot {
@@ -28,7 +29,7 @@ export async function baseTree(base: BaseResult): Promise<string> {
     () => false,
   );
   if (present && base.cached) return tree;
-  const tmp = `${tree}.tmp-${process.pid}`;
+  const tmp = unpackTmpPath(tree);
   await rm(tmp, { recursive: true, force: true });
   try {
     await extractBase(base.tarball, tmp);

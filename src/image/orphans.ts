@@ -5,7 +5,18 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** The PID a work entry's name carries, or null for names that are not ours. Pure. */
+/** Prefix of the directory a base is built in (mkdtemp adds the rest). */
+export function buildDirPrefix(pid = process.pid): string {
+  return `.build-${pid}-`;
+}
+
+/** Where a base tree is unpacked before it is renamed into place. */
+export function unpackTmpPath(tree: string, pid = process.pid): string {
+  return `${tree}.tmp-${pid}`;
+}
+
+/** The PID a work entry's name carries (the two names above), or null for names that are
+ *  not ours. Pure. */
 export function workEntryPid(name: string): number | null {
   const m = /^\.build-(\d+)-/.exec(name) ?? /\.root\.tmp-(\d+)$/.exec(name);
   return m ? Number(m[1]) : null;

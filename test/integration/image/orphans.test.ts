@@ -6,11 +6,14 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { removeOrphans, workEntryPid } from '../../../src/image/orphans.ts';
+import { buildDirPrefix, removeOrphans, unpackTmpPath, workEntryPid } from '../../../src/image/orphans.ts';
 
 test('work entry names carry their maker\'s PID; the cache\'s own files carry none', () => {
   assert.equal(workEntryPid('.build-4242-Xy12Ab'), 4242);
   assert.equal(workEntryPid('bookworm-rpi-arm64-687fde2e4b27af45.root.tmp-77'), 77);
+  // The names the build makes are the names the sweep reads.
+  assert.equal(workEntryPid(`${buildDirPrefix(4242)}Xy12Ab`), 4242);
+  assert.equal(workEntryPid(unpackTmpPath('/cache/base/bookworm-amd64-543a64f6e1a53f98.root', 77).split('/').pop()!), 77);
   for (const n of ['bookworm-rpi-arm64-687fde2e4b27af45.tar', 'bookworm-amd64-543a64f6e1a53f98.root', '.build-abc', 'x.tmp-12']) {
     assert.equal(workEntryPid(n), null, n);
   }
