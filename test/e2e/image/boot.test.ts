@@ -68,6 +68,10 @@ async function checkPiConfig(raw: string, arch: 'arm64' | 'armel'): Promise<void
   assert.equal(/^arm_64bit=1\s*$/m.test(cfg), arch === 'arm64', `arm_64bit in:\n${cfg}`);
 }
 
+async function manifestNames(r: ImageResult): Promise<string[]> {
+  return (JSON.parse(await readFile(r.files.manifest, 'utf8')) as { packages: { name: string }[] }).packages.map((p) => p.name);
+}
+
 async function bootOnce(arch: VmOptions['arch'], image: string, timeoutMs: number): Promise<{ vm: Vm; report: Record<string, string>; probe: Record<string, string> }> {
   const vmDir = await mkdtemp(join(work, 'vm-'));
   const vm = await startVm({ arch, image, workDir: vmDir });
@@ -133,7 +137,7 @@ test('amd64 image boots from its EFI partition, read-only root, data partition g
 test('arm64 Pi image boots on qemu virt with the kernel, initrd and cmdline from its FAT partition', { timeout: 60 * 60_000 }, async () => {
   const r = await build('pi4', 'arm64');
   // merged /usr as debootstrap makes it, without the usrmerge converter and the perl it needs.
-  const names = (JSON.parse(await readFile(r.files.manifest, 'utf8')) as { packages: { name: string }[] }).packages.map((p) => p.name);
+  const names = await manifestNames(r);
   assert.ok(names.includes('usr-is-merged') && names.includes('linux-image-arm64'), names.join(' '));
   for (const absent of ['usrmerge', 'perl']) assert.ok(!names.includes(absent), `${absent} is in the image`);
   await checkPiConfig(r.files.raw, 'arm64');
@@ -142,7 +146,7 @@ test('arm64 Pi image boots on qemu virt with the kernel, initrd and cmdline from
 
 test('armel Pi Zero/1 image boots on qemu raspi0 (a Pi Zero) with the kernel, initrd, device tree and cmdline from its FAT partition', { timeout: 60 * 60_000 }, async () => {
   const r = await build('pi-zero', 'armel');
-  const names = (JSON.parse(await readFile(r.files.manifest, 'utf8')) as { packages: { name: string }[] }).packages.map((p) => p.name);
+  const names = await manifestNames(r);
   assert.ok(names.includes('linux-image-rpi') && names.includes('raspi-firmware'), names.join(' '));
   await checkPiConfig(r.files.raw, 'armel');
   await bootTwiceWithPowerCut('armel', r.files.raw, 15 * 60_000);
