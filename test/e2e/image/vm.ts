@@ -1,7 +1,7 @@
 // A qemu VM for boot tests: boots a disk image (amd64 through OVMF from the image's own EFI
-// partition; arm64 on `-M virt` and armel on `-M raspi0`, a Pi Zero, with the kernel,
-// initrd, cmdline.txt and (raspi0) device tree taken from the image's FAT partition),
-// records the serial console, and is killed by its own PID.
+// partition; arm64 and armhf on `-M virt` and armel on `-M raspi0`, a Pi Zero, with the
+// kernel, initrd, cmdline.txt and (raspi0) device tree taken from the image's FAT
+// partition), records the serial console, and is killed by its own PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
@@ -10,8 +10,10 @@ import { execa } from 'execa';
 
 export interface VmOptions {
   /** armel boots as a Pi Zero (qemu's raspi0: one ARM1176 core, 512 MiB, the image on its SD
-   *  card, whose size must be a power of two). */
-  arch: 'amd64' | 'arm64' | 'armel';
+   *  card, whose size must be a power of two). armhf boots on `virt` with Cortex-A15s, not on
+   *  qemu's Pi 2 (raspi2b): that machine has four cores, which two host cores without KVM
+   *  cannot emulate without the guest's soft lockups and SD timeouts (see docs/images.md). */
+  arch: 'amd64' | 'arm64' | 'armhf' | 'armel';
   image: string;
   /** Directory for the OVMF vars copy and extracted kernel/initrd. */
   workDir: string;
@@ -160,8 +162,12 @@ export async function startVm(o: VmOptions): Promise<Vm> {
         '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
       ];
     } else {
+      // highmem=off: a 32-bit kernel without LPAE cannot reach the PCI host's config space
+      // above 4 GiB and would find no virtio disk.
+      const [qemu, machine, cpu] =
+        o.arch === 'armhf' ? ['qemu-system-arm', 'virt,highmem=off', 'cortex-a15'] : ['qemu-system-aarch64', 'virt', 'max,pauth-impdef=on'];
       cmd = [
-        'qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth-impdef=on', '-m', mem, '-smp', smp,
+        qemu, '-M', machine, '-cpu', cpu, '-m', mem, '-smp', smp,
         '-kernel', kernel, '-initrd', initrd, '-append', append,
         ...disk, ...net,
         '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
