@@ -8,6 +8,7 @@ import { bootCmdlineExtras } from '../render/index.ts';
 import { buildImage, type ImageResult } from '../image/build.ts';
 import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
+import { prunedMessage } from '../image/prune.ts';
 import { IMAGE_TARGETS, imageKindOf, type ImageKind } from '../image/targets.ts';
 import { imageOciCommand } from '../docker/image-command.ts';
 import { onInterrupt } from './interrupt.ts';
@@ -106,13 +107,14 @@ export function register(program: Command): void {
                 (r.xzChunks && r.xzChunks.reused > 0 ? ` (${r.xzChunks.reused} of ${r.xzChunks.chunks} xz chunks kept from the last build)` : '') +
                 `  (base ${r.baseCached ? 'cached' : 'built'}, ${((Date.now() - started) / 1000).toFixed(0)} s)`,
             );
+            if (r.prunedBases.length) console.log(prunedMessage(r.prunedBases));
           }
         }
       } finally {
         interrupt.dispose();
       }
       if (opts.json) {
-        console.log(JSON.stringify(results.map((r) => ({ name: r.name, kind: r.kind, role: r.role, files: r.files, sizes: r.sizes, sha256: r.sha256, xzChunks: r.xzChunks, baseKey: r.baseKey, baseCached: r.baseCached, contentHash: r.contentHash, timings: r.timings })), null, 2));
+        console.log(JSON.stringify(results.map((r) => ({ name: r.name, kind: r.kind, role: r.role, files: r.files, sizes: r.sizes, sha256: r.sha256, xzChunks: r.xzChunks, baseKey: r.baseKey, baseCached: r.baseCached, prunedBases: r.prunedBases, contentHash: r.contentHash, timings: r.timings })), null, 2));
       } else {
         console.log(`images in ${outDir}`);
       }

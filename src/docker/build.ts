@@ -43,6 +43,8 @@ export interface ContainerImageResult {
   imageId: string;
   layerDigest: string;
   baseCached: boolean;
+  /** Stale amd64 bases removed from the cache by this build (image/prune.ts). */
+  prunedBases: string[];
 }
 
 export function containerImageRepo(cluster: string, role: Role): string {
@@ -110,7 +112,7 @@ export async function buildContainerImage(req: ContainerImageRequest, opts: Cont
     opts.onStep?.('archive');
     const cfg = containerImageConfig(tag, epoch, { 'piinit.cluster': req.cluster, 'piinit.role': req.role });
     const r = await writeImageArchive(layer, cfg, archive);
-    return { role: req.role, tag, archive, imageId: r.imageId, layerDigest: r.layerDigest, baseCached: base.cached };
+    return { role: req.role, tag, archive, imageId: r.imageId, layerDigest: r.layerDigest, baseCached: base.cached, prunedBases: base.pruned };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

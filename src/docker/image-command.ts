@@ -3,6 +3,7 @@
 import type { Role } from '../cluster/boards.ts';
 import type { Cluster } from '../cluster/types.ts';
 import { UserError } from '../errors.ts';
+import { prunedMessage } from '../image/prune.ts';
 import { dockerizeCluster } from './dockerize.ts';
 import { buildDockerImages } from './images.ts';
 
@@ -25,6 +26,9 @@ export async function imageOciCommand(
     console.log(JSON.stringify({ subnet: opts.subnet, images: results }, null, 2));
     return;
   }
-  for (const r of results) console.log(`${r.archive}  ${r.tag}  (base ${r.baseCached ? 'cached' : 'built'})`);
+  for (const r of results) {
+    console.log(`${r.archive}  ${r.tag}  (base ${r.baseCached ? 'cached' : 'built'})`);
+    if (r.prunedBases.length) console.log(prunedMessage(r.prunedBases));
+  }
   console.log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s for the Docker subnet ${opts.subnet}; load with: docker load -i <archive>`);
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { DebianArch } from '../cluster/boards.ts';
 import { BASE_PACKAGES, IMAGE_TARGETS, type ImageKind } from './targets.ts';
 import { buildDirPrefix, removeOrphans } from './orphans.ts';
+import { markUsed, pruneBases } from './prune.ts';
 import { run } from './run.ts';
 
 export const SUITE = 'bookworm';
@@ -135,6 +136,8 @@ export interface BaseResult {
   tarball: string;
   key: string;
   cached: boolean;
+  /** Bases of the same suite and kind this call removed from the cache (prune.ts). */
+  pruned: string[];
 }
 
 /** Returns the cached base tarball for spec, building it with mmdebstrap when missing.
@@ -148,7 +151,11 @@ export async function ensureBase(
   const dir = join(cacheDir, 'base');
   const tarball = join(dir, `${spec.suite}-${spec.kind}-${key}.tar`);
   await removeOrphans(dir);
-  if (!opts.refresh && (await exists(tarball))) return { tarball, key, cached: true };
+  const group = `${spec.suite}-${spec.kind}`;
+  if (!opts.refresh && (await exists(tarball))) {
+    await markUsed(tarball);
+    return { tarball, key, cached: true, pruned: await pruneBases(dir, group, key) };
+  }
   await mkdir(dir, { recursive: true });
   const debCache = join(cacheDir, 'debs', spec.arch);
   await mkdir(debCache, { recursive: true });
@@ -185,7 +192,7 @@ export async function ensureBase(
       { env: { ...MMDEBSTRAP_ENV, SOURCE_DATE_EPOCH: String(spec.sourceDateEpoch) }, onLine: opts.onLine },
     );
     await rename(partial, tarball);
-    return { tarball, key, cached: false };
+    return { tarball, key, cached: false, pruned: await pruneBases(dir, group, key) };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
