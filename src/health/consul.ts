@@ -1,5 +1,6 @@
 // Consul's view of the cluster: leader, raft peers and their health, gossip members.
 import type { Http } from './http.ts';
+import { pollLeaders } from './leaders.ts';
 
 export interface Endpoint {
   node: string;
@@ -75,19 +76,10 @@ export async function probeConsul(
     services: {},
     problems: [],
   };
-  const leaders = await Promise.all(servers.map(async (s) => ({ s, res: await http.consul<string>(`${s.url}/v1/status/leader`) })));
-  let withLeader: Endpoint | null = null;
-  for (const { s, res } of leaders) {
-    if (!res.ok) {
-      r.unreachable.push({ node: s.node, error: res.error });
-      continue;
-    }
-    r.answering.push(s.node);
-    if (typeof res.body === 'string' && res.body !== '' && !withLeader) {
-      withLeader = s;
-      r.leader = res.body;
-    }
-  }
+  const { withLeader, ...poll } = await pollLeaders(servers, (url) => http.consul<string>(url));
+  r.answering = poll.answering;
+  r.unreachable = poll.unreachable;
+  r.leader = poll.leader;
   for (const u of r.unreachable) r.problems.push(`Consul server ${u.node} does not answer (${u.error})`);
   if (r.answering.length === 0) {
     r.problems.push('no Consul server answers');

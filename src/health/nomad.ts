@@ -1,6 +1,7 @@
 // Nomad's view: leader, servers (gossip members) and client nodes.
 import type { Endpoint } from './consul.ts';
 import type { Http } from './http.ts';
+import { pollLeaders } from './leaders.ts';
 
 export interface NomadReport {
   /** unavailable: no Nomad binary could be obtained for this machine, so none runs (not a
@@ -34,19 +35,10 @@ export async function probeNomad(
   expected: { servers: string[]; clients: string[] },
 ): Promise<NomadReport> {
   const r: NomadReport = { state: 'checked', answering: [], unreachable: [], leader: null, servers: [], clients: [], problems: [] };
-  const leaders = await Promise.all(servers.map(async (s) => ({ s, res: await http.nomad<string>(`${s.url}/v1/status/leader`) })));
-  let withLeader: Endpoint | null = null;
-  for (const { s, res } of leaders) {
-    if (!res.ok) {
-      r.unreachable.push({ node: s.node, error: res.error });
-      continue;
-    }
-    r.answering.push(s.node);
-    if (typeof res.body === 'string' && res.body !== '' && !withLeader) {
-      withLeader = s;
-      r.leader = res.body;
-    }
-  }
+  const { withLeader, ...poll } = await pollLeaders(servers, (url) => http.nomad<string>(url));
+  r.answering = poll.answering;
+  r.unreachable = poll.unreachable;
+  r.leader = poll.leader;
   for (const u of r.unreachable) r.problems.push(`Nomad server ${u.node} does not answer (${u.error})`);
   if (r.answering.length === 0) {
     r.problems.push('no Nomad server answers');
