@@ -186,7 +186,13 @@ ${tokenCalls.join('\n')}
   [ "$code" = 200 ] || { log "anonymous token: HTTP $code"; return 1; }
 }
 
-deadline=$(( $(date +%s) + TIMEOUT ))
+${retryAttempt('Consul ACL policies and tokens are in place')}`;
+}
+
+/** The tail of both scripts: call attempt() until it succeeds or TIMEOUT passes, with a
+ *  doubling pause, then log done. */
+function retryAttempt(done: string): string {
+  return `deadline=$(( $(date +%s) + TIMEOUT ))
 pause=1
 [ "$PAUSE_MAX" -ge 1 ] 2>/dev/null || PAUSE_MAX=8
 until attempt; do
@@ -195,7 +201,7 @@ until attempt; do
   # Back off: a slow board waiting for its peers is not kept busy asking.
   if [ "$pause" -lt "$PAUSE_MAX" ]; then pause=$((pause * 2)); fi
 done
-log "Consul ACL policies and tokens are in place"
+log "${done}"
 `;
 }
 
@@ -213,17 +219,7 @@ attempt() {
   [ "$code" = 200 ] || { log "Nomad ACL bootstrap: token not accepted (HTTP $code)"; return 1; }
 }
 
-deadline=$(( $(date +%s) + TIMEOUT ))
-pause=1
-[ "$PAUSE_MAX" -ge 1 ] 2>/dev/null || PAUSE_MAX=8
-until attempt; do
-  if [ "$(date +%s)" -ge "$deadline" ]; then log "gave up after \${TIMEOUT}s"; exit 1; fi
-  sleep "$pause"
-  # Back off: a slow board waiting for its peers is not kept busy asking.
-  if [ "$pause" -lt "$PAUSE_MAX" ]; then pause=$((pause * 2)); fi
-done
-log "Nomad ACLs are bootstrapped"
-`;
+${retryAttempt('Nomad ACLs are bootstrapped')}`;
 }
 
 // Type=exec, not oneshot: multi-user.target waits for the oneshots it wants, so a server
