@@ -20,6 +20,11 @@ import { type Part, partOf } from './split.ts';
 export const MAINTAINER = 'piinit <packages@piinit.dev>';
 const HOMEPAGE = 'https://github.com/piinit/piinit';
 
+/** The control fields every configuration package shares. */
+function configHeader(name: string, version: string) {
+  return { name, version, arch: 'all' as const, maintainer: MAINTAINER, section: 'admin', priority: 'optional', homepage: HOMEPAGE };
+}
+
 export const BINARY_PACKAGE: Record<ComponentName, string> = {
   consul: 'piinit-consul',
   nomad: 'piinit-nomad',
@@ -308,13 +313,7 @@ export function definePackages(input: PackageSetInput): PackageSet {
     addDocs(files, g.name, version, epoch, cluster);
     const roles = g.roles.join(', ');
     config.push({
-      name: g.name,
-      version,
-      arch: 'all',
-      maintainer: MAINTAINER,
-      section: 'admin',
-      priority: 'optional',
-      homepage: HOMEPAGE,
+      ...configHeader(g.name, version),
       ...(hasUsers && g.name !== usersName ? { preDepends: [`${usersName} (>= ${version})`] } : {}),
       depends,
       ...(conflicts.length ? { conflicts } : {}),
@@ -340,13 +339,7 @@ export function definePackages(input: PackageSetInput): PackageSet {
       .map((c) => BINARY_PACKAGE[c]);
     const otherRoles = [...input.roleTrees.keys()].filter((r) => r !== role).map((r) => `${prefix}-${r}`);
     config.push({
-      name,
-      version,
-      arch: 'all',
-      maintainer: MAINTAINER,
-      section: 'admin',
-      priority: 'optional',
-      homepage: HOMEPAGE,
+      ...configHeader(name, version),
       depends: [...own.map((g) => `${g.name} (= ${version})`), ...binaries],
       ...(otherRoles.length ? { conflicts: otherRoles } : {}),
       description:
