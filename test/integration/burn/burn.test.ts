@@ -1,37 +1,15 @@
 // The burner on real block devices: loop devices made here stand in for cards.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync, fsyncSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { burn, HEAD_BYTES, WIPE_BYTES, type CardProgress } from '../../../src/burn/burn.ts';
 import { openSource } from '../../../src/burn/source.ts';
 import { createBlockMap, renderBmapXml, type BlockMap } from '../../../src/image/bmap.ts';
-import { attachLoop, buildTestImage, deferrer, detachLoop, makeCardFile } from './helpers.ts';
+import { buildTestImage, card, defer, detachLoop, makeCardFile, setup } from './helpers.ts';
 
 const MiB = 1024 * 1024;
-
-const defers = new WeakMap<TestContext, (fn: () => unknown) => void>();
-function defer(t: TestContext, fn: () => unknown): void {
-  if (!defers.has(t)) defers.set(t, deferrer(t));
-  defers.get(t)!(fn);
-}
-
-function setup(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'piinit-burn-'));
-  defer(t, () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** A card: a backing file full of 0xa5 ("old contents") attached as a loop device. */
-function card(t: TestContext, dir: string, name: string, sizeMiB: number): { dev: string; file: string } {
-  const file = join(dir, name);
-  makeCardFile(file, sizeMiB);
-  const dev = attachLoop(file);
-  defer(t, () => detachLoop(dev));
-  return { dev, file };
-}
 
 function readAt(file: string, offset: number, length: number): Buffer {
   const fd = openSync(file, 'r');
@@ -66,7 +44,7 @@ function assertCardMatches(cardFile: string, img: string, map: BlockMap, cardSiz
 }
 
 test('a raw image with its .bmap is written sparsely, first sector last, and verified', async (t) => {
-  const dir = setup(t);
+  const dir = setup(t, 'piinit-burn-');
   const img = buildTestImage(dir, { sizeMiB: 64, dataMiB: 4 });
   const map = await createBlockMap(img);
   writeFileSync(`${img}.bmap`, renderBmapXml(map));
@@ -95,7 +73,7 @@ test('a raw image with its .bmap is written sparsely, first sector last, and ver
 });
 
 test('a change on the card between writing and read-back is reported with its byte offset', async (t) => {
-  const dir = setup(t);
+  const dir = setup(t, 'piinit-burn-');
   const img = buildTestImage(dir, { sizeMiB: 48, dataMiB: 2 });
   const { dev, file } = card(t, dir, 'card', 48);
   const map = await createBlockMap(img);
@@ -122,7 +100,7 @@ test('a change on the card between writing and read-back is reported with its by
 });
 
 test('an interrupted burn stops, leaves the first sector zero and says the card is incomplete', async (t) => {
-  const dir = setup(t);
+  const dir = setup(t, 'piinit-burn-');
   const img = buildTestImage(dir, { sizeMiB: 64, dataMiB: 8 });
   const { dev, file } = card(t, dir, 'card', 64);
   const controller = new AbortController();
@@ -144,7 +122,7 @@ test('an interrupted burn stops, leaves the first sector zero and says the card 
 });
 
 test('an xz image is streamed through xz -dc, with its .bmap and without one', async (t) => {
-  const dir = setup(t);
+  const dir = setup(t, 'piinit-burn-');
   const img = buildTestImage(dir, { sizeMiB: 24, dataMiB: 1 });
   const map = await createBlockMap(img);
   execFileSync('xz', ['-T1', '-0', '-k', img]);
@@ -175,7 +153,7 @@ test('an xz image is streamed through xz -dc, with its .bmap and without one', a
 });
 
 test('an image that no longer matches its block map fails every card and leaves it unbootable', async (t) => {
-  const dir = setup(t);
+  const dir = setup(t, 'piinit-burn-');
   const img = buildTestImage(dir, { sizeMiB: 40, dataMiB: 1 });
   const map = await createBlockMap(img);
   writeFileSync(`${img}.bmap`, renderBmapXml(map));
@@ -191,7 +169,7 @@ test('an image that no longer matches its block map fails every card and leaves 
 });
 
 test('a card that fails does not stop the others', async (t) => {
-  const dir = setup(t);
+  const dir = setup(t, 'piinit-burn-');
   const img = buildTestImage(dir, { sizeMiB: 32, dataMiB: 1 });
   const good = card(t, dir, 'good', 32);
   const roFile = join(dir, 'readonly');

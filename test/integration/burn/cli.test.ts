@@ -1,34 +1,13 @@
 // `piinit burn` and `piinit devices` as a user runs them, on loop devices made here.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { createBlockMap } from '../../../src/image/bmap.ts';
-import { attachLoop, buildTestImage, deferrer, detachLoop, makeCardFile, sh } from './helpers.ts';
+import { attachLoop, buildTestImage, card, defer, detachLoop, makeCardFile, setup, sh } from './helpers.ts';
 
 const MiB = 1024 * 1024;
-
-const defers = new WeakMap<TestContext, (fn: () => unknown) => void>();
-function defer(t: TestContext, fn: () => unknown): void {
-  if (!defers.has(t)) defers.set(t, deferrer(t));
-  defers.get(t)!(fn);
-}
-
-function setup(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'piinit-burn-cli-'));
-  defer(t, () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function card(t: TestContext, dir: string, name: string, sizeMiB: number): { dev: string; file: string } {
-  const file = join(dir, name);
-  makeCardFile(file, sizeMiB);
-  const dev = attachLoop(file);
-  defer(t, () => detachLoop(dev));
-  return { dev, file };
-}
 
 function piinit(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawnSync(process.execPath, ['bin/piinit.js', ...args], {
@@ -51,7 +30,7 @@ function head(file: string, n = 4096): Buffer {
 }
 
 test('three cards are written and verified in parallel by one command', async (t) => {
-  const dir = setup(t);
+  const dir = setup(t, 'piinit-burn-cli-');
   const img = buildTestImage(dir, { sizeMiB: 48, dataMiB: 3 });
   const map = await createBlockMap(img);
   const cards = [card(t, dir, 'a', 48), card(t, dir, 'b', 56), card(t, dir, 'c', 64)];
@@ -97,7 +76,7 @@ function systemDisk(): string {
 }
 
 test('refused before a byte is written: too small, mounted, the system disk; a loop device without the allow option; no --yes without a terminal', async (t) => {
-  const dir = setup(t);
+  const dir = setup(t, 'piinit-burn-cli-');
   const img = buildTestImage(dir, { sizeMiB: 40, dataMiB: 1 });
   const small = card(t, dir, 'small', 16);
   const ok = card(t, dir, 'ok', 40);
@@ -142,7 +121,7 @@ test('refused before a byte is written: too small, mounted, the system disk; a l
 });
 
 test('Ctrl-C during a burn stops it, says the card is incomplete and leaves sector 0 zero', async (t) => {
-  const dir = setup(t);
+  const dir = setup(t, 'piinit-burn-cli-');
   const img = buildTestImage(dir, { sizeMiB: 64, dataMiB: 24 });
   const c = card(t, dir, 'card', 64);
   const child = spawn(process.execPath, ['bin/piinit.js', 'burn', img, c.dev, '--yes', '--allow-loop'], {
@@ -179,7 +158,7 @@ test('Ctrl-C during a burn stops it, says the card is incomplete and leaves sect
 });
 
 test('on a terminal, piinit burn shows the card and writes only after "yes"', async (t) => {
-  const dir = setup(t);
+  const dir = setup(t, 'piinit-burn-cli-');
   const img = buildTestImage(dir, { sizeMiB: 32, dataMiB: 1 });
   const c = card(t, dir, 'card', 40);
   // script(1) gives piinit a terminal; what we pipe in is what the user types.

@@ -2,8 +2,10 @@
 // loop devices made with losetup and detached by the caller's cleanup.
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { mkdirSync, writeFileSync, truncateSync, openSync, closeSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, truncateSync, openSync, closeSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 
 export function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -80,4 +82,27 @@ export function deferrer(t: { after: (fn: () => void | Promise<void>) => void })
   return (fn) => {
     stack.push(fn);
   };
+}
+
+const defers = new WeakMap<TestContext, (fn: () => unknown) => void>();
+/** Registers a cleanup on the test's one deferrer stack. */
+export function defer(t: TestContext, fn: () => unknown): void {
+  if (!defers.has(t)) defers.set(t, deferrer(t));
+  defers.get(t)!(fn);
+}
+
+/** A work folder for one test, removed last. */
+export function setup(t: TestContext, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  defer(t, () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A card: a backing file full of 0xa5 ("old contents") attached as a loop device. */
+export function card(t: TestContext, dir: string, name: string, sizeMiB: number): { dev: string; file: string } {
+  const file = join(dir, name);
+  makeCardFile(file, sizeMiB);
+  const dev = attachLoop(file);
+  defer(t, () => detachLoop(dev));
+  return { dev, file };
 }
