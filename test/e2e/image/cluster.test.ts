@@ -30,7 +30,6 @@ import { after, before, test } from 'node:test';
 import { loadCluster } from '../../../src/cluster/load.ts';
 import { ensureSecretsFile } from '../../../src/cluster/secrets.ts';
 import type { Cluster } from '../../../src/cluster/types.ts';
-import { buildPackages } from '../../../src/deb/build.ts';
 import type { HealthReport } from '../../../src/health/report.ts';
 import { targetsFromCluster } from '../../../src/health/report.ts';
 import { buildImage, type ImageResult } from '../../../src/image/build.ts';
@@ -39,7 +38,7 @@ import { BOOT_MARKER, optionalPackages } from '../../../src/image/system.ts';
 import { bootCmdlineExtras } from '../../../src/render/index.ts';
 import { runInNamespace } from '../../../src/run/netns.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
-import { HOST_COMPONENTS_YAML, seedHostAmd64 } from '../../integration/deb/seed-cache.ts';
+import { buildHostAmd64Debs, HOST_COMPONENTS_YAML } from '../../integration/deb/seed-cache.ts';
 import { startVm, type Vm } from './vm.ts';
 
 const NS = `piinit-vmc-${process.pid}`;
@@ -230,9 +229,8 @@ test('three copies of the server image and the monitor image form a healthy TLS 
   assert.ok(cluster.secrets.tls && cluster.secrets.tokens.consulOperator, 'secrets with the cluster CA and the operator token');
 
   // The cluster's packages, from host binaries seeded into a release cache.
-  await seedHostAmd64(join(work, 'releases'), cluster.components);
   const debDir = join(work, 'debs');
-  await buildPackages({ cluster, arches: ['amd64'], outDir: debDir, cacheDir: join(work, 'releases'), compression: { kind: 'gzip', level: 1 } });
+  await buildHostAmd64Debs(cluster, { releases: join(work, 'releases'), out: debDir });
   const debs = { server: await roleDebs(debDir, cluster.name, 'server', 'amd64'), monitor: await roleDebs(debDir, cluster.name, 'monitor', 'amd64') };
   // One base for both roles: the union of what their .debs need from Debian.
   const extraPackages = [...optionalPackages({ ssh: true, wifi: false, raspi: false }), ...(await externalDepends([...debs.server, ...debs.monitor]))];

@@ -13,14 +13,13 @@ import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadCluster } from '../../../src/cluster/load.ts';
 import { ensureSecretsFile } from '../../../src/cluster/secrets.ts';
-import { buildPackages } from '../../../src/deb/build.ts';
 import { buildImage } from '../../../src/image/build.ts';
 import { externalDepends, roleDebs } from '../../../src/image/debs.ts';
 import { optionalPackages } from '../../../src/image/system.ts';
 import { bootCmdlineExtras } from '../../../src/render/index.ts';
 import { formatFindings, scanDirectory } from '../../../src/security/scan.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
-import { HOST_COMPONENTS_YAML, seedHostAmd64 } from '../../integration/deb/seed-cache.ts';
+import { buildHostAmd64Debs, HOST_COMPONENTS_YAML } from '../../integration/deb/seed-cache.ts';
 
 const CLUSTER_YAML = `name: scantest
 datacenter: scantest
@@ -58,9 +57,8 @@ test('no secret is readable by other users in the finished server image', { time
   const { cluster } = await loadCluster(clusterPath);
   assert.ok(cluster.secrets.tls && cluster.secrets.tokens.consulBootstrap, 'secrets with the cluster CA and the ACL tokens');
 
-  await seedHostAmd64(join(work, 'releases'), cluster.components);
   const debDir = join(work, 'debs');
-  await buildPackages({ cluster, arches: ['amd64'], outDir: debDir, cacheDir: join(work, 'releases'), compression: { kind: 'gzip', level: 1 } });
+  await buildHostAmd64Debs(cluster, { releases: join(work, 'releases'), out: debDir });
   const debs = await roleDebs(debDir, cluster.name, 'server', 'amd64');
   const cache = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(testCacheDir(), 'images');
   await mkdir(cache, { recursive: true });

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, type TestContext, test } from 'node:test';
 import type { Role } from '../../../src/cluster/boards.ts';
-import { type BuildResult, buildPackages } from '../../../src/deb/build.ts';
+import type { BuildResult } from '../../../src/deb/build.ts';
 import { debianRoot, inRoot } from '../../helpers/debian-root.ts';
 import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
-import { seedHostAmd64 } from './seed-cache.ts';
+import { buildHostAmd64Debs } from './seed-cache.ts';
 import { consulValidate, assertLintianClean, installInto, ROOT_INCLUDE, roleDebs, run } from './tools.ts';
 
 const cluster = fixtureCluster({ wifi: { ssid: 'home', country: 'DE', psk: 'ab'.repeat(32) } });
@@ -24,15 +24,7 @@ after(() => rm(dir, { recursive: true, force: true }));
 
 test('build every package for amd64, inspect them with dpkg-deb, lint them', async () => {
   dir = await mkdtemp(join(tmpdir(), 'piinit-deb-amd64-'));
-  await seedHostAmd64(join(dir, 'cache'), cluster.components);
-  built = await buildPackages({
-    cluster,
-    arches: ['amd64'],
-    outDir: join(dir, 'out'),
-    cacheDir: join(dir, 'cache'),
-    epoch: 1764000000,
-    compression: { kind: 'gzip', level: 1 },
-  });
+  built = await buildHostAmd64Debs(cluster, { releases: join(dir, 'cache'), out: join(dir, 'out') }, 1764000000);
   for (const p of built.packages) {
     const info = await run('dpkg-deb', ['--info', p.path]);
     assert.equal(info.status, 0, info.out);

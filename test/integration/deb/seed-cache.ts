@@ -3,7 +3,8 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DebianArch } from '../../../src/cluster/boards.ts';
-import type { ComponentName, ComponentSpec } from '../../../src/cluster/types.ts';
+import type { Cluster, ComponentName, ComponentSpec } from '../../../src/cluster/types.ts';
+import { type BuildResult, buildPackages } from '../../../src/deb/build.ts';
 import { storeBlob, tmpDir, writeEntry } from '../../../src/releases/cache.ts';
 import { sha256File } from '../../../src/releases/download.ts';
 
@@ -46,4 +47,22 @@ export async function seedHostAmd64(cacheDir: string, components: Record<Compone
   for (const [c, programs] of Object.entries(HOST_AMD64) as [ComponentName, Record<string, string>][]) {
     await seedRelease(cacheDir, components[c], 'amd64', programs);
   }
+}
+
+/** The cluster's .debs for amd64 from this host's binaries: the release cache is seeded,
+ *  then every package is built (gzip -1: these tests look inside, they do not ship them). */
+export async function buildHostAmd64Debs(
+  cluster: Cluster,
+  dirs: { releases: string; out: string },
+  epoch?: number,
+): Promise<BuildResult> {
+  await seedHostAmd64(dirs.releases, cluster.components);
+  return buildPackages({
+    cluster,
+    arches: ['amd64'],
+    outDir: dirs.out,
+    cacheDir: dirs.releases,
+    ...(epoch === undefined ? {} : { epoch }),
+    compression: { kind: 'gzip', level: 1 },
+  });
 }

@@ -11,12 +11,12 @@ import { init } from '../../../src/cli/init.ts';
 import { register as registerRender } from '../../../src/cli/render.ts';
 import { loadCluster } from '../../../src/cluster/load.ts';
 import { generateSecrets } from '../../../src/cluster/secrets.ts';
-import { type BuildResult, buildPackages } from '../../../src/deb/build.ts';
+import type { BuildResult } from '../../../src/deb/build.ts';
 import { debianRoot } from '../../helpers/debian-root.ts';
 import { installInto, ROOT_INCLUDE, roleDebs } from '../deb/tools.ts';
 import { formatFindings, scanDeb, scanDirectory, scanText } from '../../../src/security/scan.ts';
 import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
-import { seedHostAmd64 } from '../deb/seed-cache.ts';
+import { buildHostAmd64Debs } from '../deb/seed-cache.ts';
 
 const cluster = fixtureCluster({ security: { tls: true, acl: true } });
 cluster.nodes = cluster.nodes.map((n) => ({ ...n, board: 'amd64', arch: 'amd64' }));
@@ -27,15 +27,7 @@ after(() => rm(dir, { recursive: true, force: true }));
 
 test('no .deb of any role exposes a secret to other users', { timeout: 300_000 }, async () => {
   dir = await mkdtemp(join(tmpdir(), 'piinit-scan-debs-'));
-  await seedHostAmd64(join(dir, 'cache'), cluster.components);
-  built = await buildPackages({
-    cluster,
-    arches: ['amd64'],
-    outDir: join(dir, 'out'),
-    cacheDir: join(dir, 'cache'),
-    epoch: 1764000000,
-    compression: { kind: 'gzip', level: 1 },
-  });
+  built = await buildHostAmd64Debs(cluster, { releases: join(dir, 'cache'), out: join(dir, 'out') }, 1764000000);
   assert.ok(built.packages.length > 0);
   const seen: string[] = [];
   for (const p of built.packages) {
