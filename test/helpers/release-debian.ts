@@ -4,31 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
-import { sha256, type TestKey } from './release-layout.ts';
-import * as tar from 'tar-stream';
-
-async function tarBytes(entries: { name: string; data?: Buffer; type?: 'directory' }[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => {
-    chunks.push(c as Buffer);
-  });
-  const done = new Promise<void>((res, rej) => {
-    pack.on('end', res);
-    pack.on('error', rej);
-  });
-  for (const e of entries) {
-    await new Promise<void>((res, rej) => {
-      const header = { name: e.name, type: e.type ?? ('file' as const), mode: 0o755, mtime: new Date(0) };
-      const cb = (err?: Error | null) => (err ? rej(err) : res());
-      if (e.data) pack.entry(header, e.data, cb);
-      else pack.entry(header, cb);
-    });
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+import { sha256, tarBytes, type TestKey } from './release-layout.ts';
 
 export function xz(data: Buffer): Buffer {
   return execFileSync('xz', ['-c', '-1'], { input: data, maxBuffer: 1 << 30 });

@@ -75,6 +75,11 @@ export async function hashicorpLayout(
 }
 
 export async function tarGz(entries: { name: string; data: Buffer }[]): Promise<Buffer> {
+  return gzipSync(await tarBytes(entries), { level: 1 });
+}
+
+/** An uncompressed tar of files (mode 0755) and directories, every time stamp 0. */
+export async function tarBytes(entries: { name: string; data?: Buffer; type?: 'directory' }[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   pack.on('data', (c: unknown) => {
@@ -85,11 +90,16 @@ export async function tarGz(entries: { name: string; data: Buffer }[]): Promise<
     pack.on('error', rej);
   });
   for (const e of entries) {
-    await new Promise<void>((res, rej) => pack.entry({ name: e.name, mode: 0o755, mtime: new Date(0) }, e.data, (err) => (err ? rej(err) : res())));
+    await new Promise<void>((res, rej) => {
+      const header = { name: e.name, type: e.type ?? ('file' as const), mode: 0o755, mtime: new Date(0) };
+      const cb = (err?: Error | null) => (err ? rej(err) : res());
+      if (e.data) pack.entry(header, e.data, cb);
+      else pack.entry(header, cb);
+    });
   }
   pack.finalize();
   await done;
-  return gzipSync(Buffer.concat(chunks), { level: 1 });
+  return Buffer.concat(chunks);
 }
 
 /** A GitHub-style release (tarball with the binaries in a sub-directory, sha256sums.txt) under /<name>/<version>/ (the mirror layout). */
