@@ -1,25 +1,22 @@
 // The finished disk image leaks no secret: a TLS + ACL cluster's real server packages
 // (Consul 1.8.7, Prometheus 2.24.1 and node_exporter are this host's binaries seeded into a
 // release cache; /usr/bin/true stands in for Nomad, which has no reachable release here)
-// built into the amd64 server image the way `piinit image` builds it; then the image's root
+// built into the amd64 server image by `piinit image`, whose outputs are checked; then the image's root
 // and data file systems are copied out with owners and modes (debugfs rdump, no mounts) and
 // scanned: no secret of the cluster may be readable by another user.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadCluster } from '../../../src/cluster/load.ts';
 import { ensureSecretsFile } from '../../../src/cluster/secrets.ts';
-import { buildImage } from '../../../src/image/build.ts';
-import { externalDepends, roleDebs } from '../../../src/image/debs.ts';
-import { optionalPackages } from '../../../src/image/system.ts';
-import { bootCmdlineExtras } from '../../../src/render/index.ts';
+import { roleDebs } from '../../../src/image/debs.ts';
 import { formatFindings, scanDirectory } from '../../../src/security/scan.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
-import { buildHostAmd64Debs, HOST_COMPONENTS_YAML } from '../../integration/deb/seed-cache.ts';
+import { HOST_COMPONENTS_YAML, seedHostAmd64 } from '../../integration/deb/seed-cache.ts';
 
 const CLUSTER_YAML = `name: scantest
 datacenter: scantest
@@ -49,30 +46,45 @@ before(async () => {
 after(() => rm(work, { recursive: true, force: true }));
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: 'pipe' }).toString();
+const piinit = (args: string[]) =>
+  spawnSync(process.execPath, ['bin/piinit.js', ...args], { encoding: 'utf8', timeout: 40 * 60_000, maxBuffer: 1 << 26 });
 
-test('no secret is readable by other users in the finished server image', { timeout: 60 * 60_000 }, async () => {
+test('`piinit packages` + `piinit image --json`: the server image and its outputs; no secret is readable by other users in it', { timeout: 60 * 60_000 }, async () => {
   const clusterPath = join(work, 'cluster.yaml');
   await writeFile(clusterPath, CLUSTER_YAML);
   await ensureSecretsFile(clusterPath);
   const { cluster } = await loadCluster(clusterPath);
   assert.ok(cluster.secrets.tls && cluster.secrets.tokens.consulBootstrap, 'secrets with the cluster CA and the ACL tokens');
 
+  // Built as a user builds it: `piinit packages`, then `piinit image` (its --json report),
+  // with the release cache seeded from this host's binaries and, through a symlink, the
+  // test cache's bases under --cache's images/.
+  const releases = join(work, 'releases');
+  await seedHostAmd64(releases, cluster.components);
   const debDir = join(work, 'debs');
-  await buildHostAmd64Debs(cluster, { releases: join(work, 'releases'), out: debDir });
+  const packages = piinit(['packages', clusterPath, '--arch', 'amd64', '--cache', releases, '--out', debDir, '--compression', 'gzip']);
+  assert.equal(packages.status, 0, packages.stderr);
   const debs = await roleDebs(debDir, cluster.name, 'server', 'amd64');
   const cache = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(testCacheDir(), 'images');
   await mkdir(cache, { recursive: true });
-  const image = await buildImage(
-    {
-      cluster: cluster.name,
-      board: 'amd64',
-      role: 'server',
-      debs,
-      cmdlineExtras: bootCmdlineExtras(cluster, 'server'),
-      extraPackages: [...optionalPackages({ ssh: false, wifi: false, raspi: false }), ...(await externalDepends(debs))],
-    },
-    { cacheDir: cache, outDir: join(work, 'images'), xz: false },
+  await mkdir(join(work, 'cache'));
+  await symlink(cache, join(work, 'cache', 'images'));
+  const out = join(work, 'images');
+  const cli = piinit(['image', clusterPath, '--board', 'amd64', '--role', 'server', '--debs', debDir, '--cache', join(work, 'cache'), '--out', out, '--no-xz', '--json']);
+  assert.equal(cli.status, 0, cli.stderr);
+  const results = JSON.parse(cli.stdout) as { name: string; kind: string; role: string; files: { raw: string; xz?: string; bmap: string; sha256: string; manifest: string }; sha256: string }[];
+  assert.equal(results.length, 1, 'one image: the amd64 server');
+  const image = results[0]!;
+  assert.deepEqual([image.name, image.kind, image.role], ['scantest-amd64-server', 'amd64', 'server']);
+  assert.deepEqual(
+    (await readdir(out)).sort(),
+    ['scantest-amd64-server.img', 'scantest-amd64-server.img.bmap', 'scantest-amd64-server.img.sha256', 'scantest-amd64-server.manifest.json'],
+    '--no-xz: no .xz; the other outputs all there',
   );
+  assert.match(readFileSync(image.files.sha256, 'utf8'), new RegExp(`^${image.sha256}  scantest-amd64-server\\.img\\n$`));
+  execFileSync('sha256sum', ['--check', '--strict', basename(image.files.sha256)], { cwd: out, stdio: 'pipe' });
+  const manifest = JSON.parse(readFileSync(image.files.manifest, 'utf8')) as { packages: { name: string }[] };
+  for (const name of ['piinit-scantest-server', 'piinit-consul', 'linux-image-amd64']) assert.ok(manifest.packages.some((p) => p.name === name), name);
 
   const pt = JSON.parse(sh('sfdisk', ['--json', image.files.raw])) as { partitiontable: { partitions: Array<{ start: number; size: number }> } };
   // The root file system, with the data partition's contents where they are mounted.
