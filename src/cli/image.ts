@@ -1,6 +1,6 @@
 import { resolve, join } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { BOARDS, ROLES, type Board, type Role } from '../cluster/boards.ts';
+import { BOARDS, ROLES } from '../cluster/boards.ts';
 import { loadCluster } from '../cluster/load.ts';
 import { UserError } from '../errors.ts';
 import { defaultCacheDir } from '../releases/cache.ts';
@@ -9,7 +9,8 @@ import { buildImage, type ImageResult } from '../image/build.ts';
 import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { prunedMessage } from '../image/prune.ts';
-import { IMAGE_TARGETS, imageKindOf, type ImageKind } from '../image/targets.ts';
+import { planImages } from '../image/plan.ts';
+import { IMAGE_TARGETS } from '../image/targets.ts';
 import { imageOciCommand } from '../docker/image-command.ts';
 import { onInterrupt } from './interrupt.ts';
 import { DEFAULT_DOCKER_SUBNET } from '../docker/dockerize.ts';
@@ -59,24 +60,18 @@ export function register(program: Command): void {
         const cache = resolve(opts.cache ?? defaultCacheDir());
         return imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache: join(cache, 'images'), outDir: resolve(opts.out), subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json });
       }
-      const groups = new Map<string, { kind: ImageKind; board: Board; role: Role }>();
-      for (const n of cluster.nodes) {
-        if (boards && !boards.includes(n.board)) continue;
-        if (roles && !roles.includes(n.role)) continue;
-        const kind = imageKindOf(n.board);
-        groups.set(`${kind}/${n.role}`, { kind, board: n.board, role: n.role });
-      }
-      if (groups.size === 0) throw new UserError('no node of the cluster matches --board/--role: nothing to build');
+      const plan = planImages(cluster.nodes, boards, roles);
+      if (plan.length === 0) throw new UserError('no node of the cluster matches --board/--role: nothing to build');
       const cacheDir = join(resolve(opts.cache ?? defaultCacheDir()), 'images');
       const outDir = resolve(opts.out);
       const ssh = cluster.ssh.authorizedKeys.some((k) => k.trim());
       const tty = process.stdout.isTTY && !opts.json;
-      const results: ImageResult[] = [];
+      const results: (ImageResult & { nodes: string[] })[] = [];
       // Ctrl-C: the step under way ends (the terminal's SIGINT also ends its tools), the build
       // unmounts its root and removes its work directory. A second one exits at once.
       const interrupt = onInterrupt('stopping after the current step and cleaning up...', `${join(cacheDir, 'work')} may keep a mounted build root (umount it, then remove it)`);
       try {
-        for (const g of [...groups.values()].sort((a, b) => `${a.kind}/${a.role}`.localeCompare(`${b.kind}/${b.role}`))) {
+        for (const g of plan) {
           const target = IMAGE_TARGETS[g.kind];
           const debs = await roleDebs(resolve(opts.debs), cluster.name, g.role, target.arch);
           const started = Date.now();
@@ -100,12 +95,13 @@ export function register(program: Command): void {
               signal: interrupt.signal,
             },
           );
-          results.push(r);
+          results.push({ ...r, nodes: g.nodes });
           if (!opts.json) {
             console.log(
               `${r.name}.img  ${mib(r.sizes.rawBytes)} raw, ${mib(r.sizes.usedBytes)} used, ${mib(r.sizes.xzBytes)} xz` +
                 (r.xzChunks && r.xzChunks.reused > 0 ? ` (${r.xzChunks.reused} of ${r.xzChunks.chunks} xz chunks kept from the last build)` : '') +
-                `  (base ${r.baseCached ? 'cached' : 'built'}, ${((Date.now() - started) / 1000).toFixed(0)} s)`,
+                `  (base ${r.baseCached ? 'cached' : 'built'}, ${((Date.now() - started) / 1000).toFixed(0)} s)` +
+                `\n  for ${g.nodes.join(', ')}`,
             );
             if (r.prunedBases.length) console.log(prunedMessage(r.prunedBases));
           }
@@ -114,7 +110,7 @@ export function register(program: Command): void {
         interrupt.dispose();
       }
       if (opts.json) {
-        console.log(JSON.stringify(results.map((r) => ({ name: r.name, kind: r.kind, role: r.role, files: r.files, sizes: r.sizes, sha256: r.sha256, xzChunks: r.xzChunks, baseKey: r.baseKey, baseCached: r.baseCached, prunedBases: r.prunedBases, contentHash: r.contentHash, timings: r.timings })), null, 2));
+        console.log(JSON.stringify(results.map((r) => ({ name: r.name, kind: r.kind, role: r.role, nodes: r.nodes, files: r.files, sizes: r.sizes, sha256: r.sha256, xzChunks: r.xzChunks, baseKey: r.baseKey, baseCached: r.baseCached, prunedBases: r.prunedBases, contentHash: r.contentHash, timings: r.timings })), null, 2));
       } else {
         console.log(`images in ${outDir}`);
       }

@@ -72,10 +72,11 @@ test('`piinit packages` + `piinit image --json`: the server image and its output
   const out = join(work, 'images');
   const cli = piinit(['image', clusterPath, '--board', 'amd64', '--role', 'server', '--debs', debDir, '--cache', join(work, 'cache'), '--out', out, '--no-xz', '--json']);
   assert.equal(cli.status, 0, cli.stderr);
-  const results = JSON.parse(cli.stdout) as { name: string; kind: string; role: string; files: { raw: string; xz?: string; bmap: string; sha256: string; manifest: string }; sha256: string }[];
+  const results = JSON.parse(cli.stdout) as { name: string; kind: string; role: string; nodes: string[]; files: { raw: string; xz?: string; bmap: string; sha256: string; manifest: string }; sha256: string }[];
   assert.equal(results.length, 1, 'one image: the amd64 server');
   const image = results[0]!;
   assert.deepEqual([image.name, image.kind, image.role], ['scantest-amd64-server', 'amd64', 'server']);
+  assert.deepEqual(image.nodes, ['core1', 'core2', 'core3'], 'the nodes whose cards take this image');
   assert.deepEqual(
     (await readdir(out)).sort(),
     ['scantest-amd64-server.img', 'scantest-amd64-server.img.bmap', 'scantest-amd64-server.img.sha256', 'scantest-amd64-server.manifest.json'],
