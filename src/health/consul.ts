@@ -64,10 +64,9 @@ export async function probeConsul(
   servers: Endpoint[],
   expected: { servers: string[]; members: string[]; services?: Record<string, string[]> },
 ): Promise<ConsulReport> {
+  const { withLeader, ...poll } = await pollLeaders(servers, (url) => http.consul<string>(url));
   const r: ConsulReport = {
-    answering: [],
-    unreachable: [],
-    leader: null,
+    ...poll,
     leaderNode: null,
     peers: [],
     failureTolerance: null,
@@ -76,10 +75,6 @@ export async function probeConsul(
     services: {},
     problems: [],
   };
-  const { withLeader, ...poll } = await pollLeaders(servers, (url) => http.consul<string>(url));
-  r.answering = poll.answering;
-  r.unreachable = poll.unreachable;
-  r.leader = poll.leader;
   for (const u of r.unreachable) r.problems.push(`Consul server ${u.node} does not answer (${u.error})`);
   if (r.answering.length === 0) {
     r.problems.push('no Consul server answers');

@@ -34,11 +34,8 @@ export async function probeNomad(
   servers: Endpoint[],
   expected: { servers: string[]; clients: string[] },
 ): Promise<NomadReport> {
-  const r: NomadReport = { state: 'checked', answering: [], unreachable: [], leader: null, servers: [], clients: [], problems: [] };
   const { withLeader, ...poll } = await pollLeaders(servers, (url) => http.nomad<string>(url));
-  r.answering = poll.answering;
-  r.unreachable = poll.unreachable;
-  r.leader = poll.leader;
+  const r: NomadReport = { state: 'checked', ...poll, servers: [], clients: [], problems: [] };
   for (const u of r.unreachable) r.problems.push(`Nomad server ${u.node} does not answer (${u.error})`);
   if (r.answering.length === 0) {
     r.problems.push('no Nomad server answers');
