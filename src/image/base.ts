@@ -50,9 +50,49 @@ export function essentialHook(spec: BaseSpec): string {
     `printf '%s\\n' ${spec.initramfsModules.join(' ')} > "$1/etc/initramfs-tools/modules"`,
     // raspi-firmware copies kernel, initrd and device trees into /boot/firmware.
     'mkdir -p "$1/boot/firmware"',
+    ...CA_STUB,
     '',
   ].join('\n');
 }
+
+/** ca-certificates' postinst and then its trigger each run update-ca-certificates, which
+ *  starts a few processes per certificate (about 150): 33 s under emulation, against 1 s
+ *  natively. So while the packages are installed the command is a no-op (a dpkg diversion
+ *  keeps the package's own script aside), and customizeHook puts it back and runs it once on
+ *  the host (CA_STORE). */
+const CA_TOOL = '/usr/sbin/update-ca-certificates';
+// dpkg-divert leaves its previous table in diversions-old: kept aside and put back, so the
+// base's dpkg database is what it would be without the stub.
+const DIVERSIONS_OLD = '/var/lib/dpkg/diversions-old';
+const CA_STUB = [
+  `if [ -e "$1${DIVERSIONS_OLD}" ]; then cp -p "$1${DIVERSIONS_OLD}" "$1${DIVERSIONS_OLD}.piinit"; fi`,
+  `chroot "$1" dpkg-divert --quiet --local --rename --divert ${CA_TOOL}.piinit --add ${CA_TOOL}`,
+  `printf '#!/bin/sh\\nexit 0\\n' > "$1${CA_TOOL}"`,
+  `chmod 755 "$1${CA_TOOL}"`,
+];
+
+/** The image's own update-ca-certificates (a shell script) run by the host's shell, sed and
+ *  openssl on the image's files, as the postinst runs it; the links it makes carry the
+ *  build directory in their targets, which are then cut back to the image's paths. The
+ *  result is what the script makes in the image (compared in test/e2e/image/secrets.test.ts).
+ *  Hooks of other packages (update.d) must run inside the image: then the image's own
+ *  command runs there, slowly. */
+const CA_STORE = [
+  `rm -f "$1${CA_TOOL}"`,
+  `chroot "$1" dpkg-divert --quiet --local --rename --remove ${CA_TOOL}`,
+  `if [ -e "$1${DIVERSIONS_OLD}.piinit" ]; then mv "$1${DIVERSIONS_OLD}.piinit" "$1${DIVERSIONS_OLD}"; else rm -f "$1${DIVERSIONS_OLD}"; fi`,
+  `if [ -n "$(ls -A "$1/etc/ca-certificates/update.d" 2>/dev/null)" ]; then`,
+  '  chroot "$1" update-ca-certificates',
+  `elif [ -e "$1${CA_TOOL}" ]; then`,
+  `  sh "$1${CA_TOOL}" --hooksdir "" --certsconf "$1/etc/ca-certificates.conf" --certsdir "$1/usr/share/ca-certificates" \\`,
+  '    --localcertsdir "$1/usr/local/share/ca-certificates" --etccertsdir "$1/etc/ssl/certs" > /dev/null',
+  '  for l in "$1"/etc/ssl/certs/*; do',
+  '    [ -L "$l" ] || continue',
+  '    t=$(readlink "$l")',
+  '    case "$t" in "$1"/*) ln -sfn "${t#"$1"}" "$l" ;; esac',
+  '  done',
+  'fi',
+];
 
 /** What an image leaves out of every package (dpkg path-exclude/path-include rules): manual
  *  pages (no man-db here), info, translations and documentation other than the copyright and
@@ -73,8 +113,8 @@ export const DOC_EXCLUDES = [
  *  one and initramfs-tools' trigger makes it again at the end, 80 s each under emulation.
  *  Running the kernel's postinst.d hooks by hand is what its postinst does; raspi-firmware's
  *  hook then copies kernel, initrd and device trees to /boot/firmware, and the /initrd.img
- *  links the postinst skipped (no initrd yet) are made.
- *  Then it removes documentation (DOC_EXCLUDES) and what would make two builds differ or
+ *  links the postinst skipped (no initrd yet) are made. Then the CA store is made, once
+ *  (CA_STORE). Then it removes documentation (DOC_EXCLUDES) and what would make two builds differ or
  *  what belongs to the host, not to the image.
  *  It leaves /tmp, the apt lists and the downloaded .debs to mmdebstrap's own clean-up,
  *  which runs after it: mmdebstrap keeps its apt configuration (APT_CONFIG) in the new
@@ -90,6 +130,7 @@ export function customizeHook(): string {
     '  INITRD=Yes chroot "$1" run-parts --report --exit-on-error --arg="$v" --arg="/boot/vmlinuz-$v" /etc/kernel/postinst.d',
     '  chroot "$1" linux-update-symlinks upgrade "$v" "/boot/vmlinuz-$v"',
     'done',
+    ...CA_STORE,
     // Documentation out, as dpkg's path-exclude would leave it, and the rule in dpkg.cfg.d
     // for packages installed later (the config layer's). Not --dpkgopt: mmdebstrap then
     // filters the essential packages through a Python tar filter, 40 s slower here.

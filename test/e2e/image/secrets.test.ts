@@ -115,4 +115,23 @@ test('`piinit packages` + `piinit image --json`: the server image and its output
   assert.ok(existsSync(join(tree, 'usr/share/doc/systemd/copyright')));
   for (const deb of debs) assert.ok(existsSync(join(tree, 'usr/share/doc', basename(deb).split('_')[0]!, 'copyright')), deb);
   assert.match(readFileSync(join(tree, 'etc/dpkg/dpkg.cfg.d/piinit-nodoc'), 'utf8'), /^path-exclude=\/usr\/share\/man\/\*$/m);
+
+  // The CA store (the build runs the image's update-ca-certificates on the host, base.ts) is
+  // what that command makes inside the image, and the package is as dpkg installed it.
+  const chroot = (args: string[]) => sh('chroot', [tree, ...args]);
+  const changed = chroot(['dpkg', '--verify', 'ca-certificates']).split('\n').filter((l) => l && !/ \/usr\/share\/(doc|man)\//.test(l));
+  assert.deepEqual(changed, [], 'ca-certificates: files as packaged (but the documentation)');
+  assert.equal(chroot(['dpkg-divert', '--list', '*ca-certificates*']), '', 'no diversion left');
+  const certs = join(tree, 'etc/ssl/certs');
+  const store = () => ({
+    entries: sh('find', [certs, '-mindepth', '1', '-printf', '%P %y %l %m\n']).split('\n').sort(),
+    bundle: readFileSync(join(certs, 'ca-certificates.crt'), 'utf8'),
+  });
+  const built = store();
+  assert.ok(built.entries.includes('ISRG_Root_X1.pem l /usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt 777'), 'links name the image\'s paths');
+  assert.ok(built.entries.filter((e) => / l [0-9A-Za-z_.=-]+\.pem 777$/.test(e)).length > 100, 'openssl hash links');
+  assert.ok((built.bundle.match(/BEGIN CERTIFICATE/g) ?? []).length > 100, 'the bundle');
+  assert.match(chroot(['openssl', 'verify', '-CApath', '/etc/ssl/certs', '/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt']), /: OK$/m);
+  chroot(['update-ca-certificates', '--fresh']);
+  assert.deepEqual(store(), built, 'the image\'s own update-ca-certificates --fresh makes the same store');
 });
