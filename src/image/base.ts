@@ -75,15 +75,18 @@ const CA_STUB = [
  *  openssl on the image's files, as the postinst runs it; the links it makes carry the
  *  build directory in their targets, which are then cut back to the image's paths. The
  *  result is what the script makes in the image (compared in test/e2e/image/secrets.test.ts).
- *  Hooks of other packages (update.d) must run inside the image: then the image's own
- *  command runs there, slowly. */
+ *  Hooks of other packages (update.d) must run inside the image, and the script carries on
+ *  without openssl (no hash links): in either case the image's own command runs there,
+ *  slowly. */
 const CA_STORE = [
   `rm -f "$1${CA_TOOL}"`,
   `chroot "$1" dpkg-divert --quiet --local --rename --remove ${CA_TOOL}`,
   `if [ -e "$1${DIVERSIONS_OLD}.piinit" ]; then mv "$1${DIVERSIONS_OLD}.piinit" "$1${DIVERSIONS_OLD}"; else rm -f "$1${DIVERSIONS_OLD}"; fi`,
-  `if [ -n "$(ls -A "$1/etc/ca-certificates/update.d" 2>/dev/null)" ]; then`,
+  `if [ ! -e "$1${CA_TOOL}" ]; then`,
+  '  :',
+  `elif [ -n "$(ls -A "$1/etc/ca-certificates/update.d" 2>/dev/null)" ] || ! command -v openssl > /dev/null; then`,
   '  chroot "$1" update-ca-certificates',
-  `elif [ -e "$1${CA_TOOL}" ]; then`,
+  'else',
   `  sh "$1${CA_TOOL}" --hooksdir "" --certsconf "$1/etc/ca-certificates.conf" --certsdir "$1/usr/share/ca-certificates" \\`,
   '    --localcertsdir "$1/usr/local/share/ca-certificates" --etccertsdir "$1/etc/ssl/certs" > /dev/null',
   '  for l in "$1"/etc/ssl/certs/*; do',

@@ -3,7 +3,8 @@
 // release cache; /usr/bin/true stands in for Nomad, which has no reachable release here)
 // built into the amd64 server image by `piinit image`, whose outputs are checked; then the image's root
 // and data file systems are copied out with owners and modes (debugfs rdump, no mounts) and
-// scanned: no secret of the cluster may be readable by another user.
+// scanned: no secret of the cluster may be readable by another user. The same tree then
+// shows that the CA store the build makes on the host is the one the image's own tools make.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
