@@ -64,9 +64,11 @@ const CA_TOOL = '/usr/sbin/update-ca-certificates';
 // dpkg-divert leaves its previous table in diversions-old: kept aside and put back, so the
 // base's dpkg database is what it would be without the stub.
 const DIVERSIONS_OLD = '/var/lib/dpkg/diversions-old';
+// A command run inside the image finds the image's programs, whatever the host's PATH names.
+const IN_IMAGE = 'chroot "$1" /usr/bin/env PATH=/usr/sbin:/usr/bin:/sbin:/bin';
 const CA_STUB = [
   `if [ -e "$1${DIVERSIONS_OLD}" ]; then cp -p "$1${DIVERSIONS_OLD}" "$1${DIVERSIONS_OLD}.piinit"; fi`,
-  `chroot "$1" dpkg-divert --quiet --local --rename --divert ${CA_TOOL}.piinit --add ${CA_TOOL}`,
+  `${IN_IMAGE} dpkg-divert --quiet --local --rename --divert ${CA_TOOL}.piinit --add ${CA_TOOL}`,
   `printf '#!/bin/sh\\nexit 0\\n' > "$1${CA_TOOL}"`,
   `chmod 755 "$1${CA_TOOL}"`,
 ];
@@ -77,15 +79,15 @@ const CA_STUB = [
  *  result is what the script makes in the image (compared in test/e2e/image/secrets.test.ts).
  *  Hooks of other packages (update.d) must run inside the image, and the script carries on
  *  without openssl (no hash links): in either case the image's own command runs there,
- *  slowly. */
+ *  slowly (both cases are tested there too). */
 const CA_STORE = [
   `rm -f "$1${CA_TOOL}"`,
-  `chroot "$1" dpkg-divert --quiet --local --rename --remove ${CA_TOOL}`,
+  `${IN_IMAGE} dpkg-divert --quiet --local --rename --remove ${CA_TOOL}`,
   `if [ -e "$1${DIVERSIONS_OLD}.piinit" ]; then mv "$1${DIVERSIONS_OLD}.piinit" "$1${DIVERSIONS_OLD}"; else rm -f "$1${DIVERSIONS_OLD}"; fi`,
   `if [ ! -e "$1${CA_TOOL}" ]; then`,
   '  :',
   `elif [ -n "$(ls -A "$1/etc/ca-certificates/update.d" 2>/dev/null)" ] || ! command -v openssl > /dev/null; then`,
-  '  chroot "$1" update-ca-certificates',
+  `  ${IN_IMAGE} update-ca-certificates`,
   'else',
   `  sh "$1${CA_TOOL}" --hooksdir "" --certsconf "$1/etc/ca-certificates.conf" --certsdir "$1/usr/share/ca-certificates" \\`,
   '    --localcertsdir "$1/usr/local/share/ca-certificates" --etccertsdir "$1/etc/ssl/certs" > /dev/null',
@@ -96,6 +98,10 @@ const CA_STORE = [
   '  done',
   'fi',
 ];
+
+/** CA_STUB and CA_STORE as scripts of their own (for test/e2e/image/secrets.test.ts). */
+export const caStubScript = (): string => ['#!/bin/sh', 'set -e', ...CA_STUB, ''].join('\n');
+export const caStoreScript = (): string => ['#!/bin/sh', 'set -e', ...CA_STORE, ''].join('\n');
 
 /** What an image leaves out of every package (dpkg path-exclude/path-include rules): manual
  *  pages (no man-db here), info, translations and documentation other than the copyright and

@@ -14,6 +14,7 @@ import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadCluster } from '../../../src/cluster/load.ts';
 import { ensureSecretsFile } from '../../../src/cluster/secrets.ts';
+import { caStoreScript, caStubScript } from '../../../src/image/base.ts';
 import { roleDebs } from '../../../src/image/debs.ts';
 import { formatFindings, scanDirectory } from '../../../src/security/scan.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
@@ -120,8 +121,8 @@ test('`piinit packages` + `piinit image --json`: the server image and its output
   // The CA store (the build runs the image's update-ca-certificates on the host, base.ts) is
   // what that command makes inside the image, and the package is as dpkg installed it.
   const chroot = (args: string[]) => sh('chroot', [tree, ...args]);
-  const changed = chroot(['dpkg', '--verify', 'ca-certificates']).split('\n').filter((l) => l && !/ \/usr\/share\/(doc|man)\//.test(l));
-  assert.deepEqual(changed, [], 'ca-certificates: files as packaged (but the documentation)');
+  const caChanged = () => chroot(['dpkg', '--verify', 'ca-certificates']).split('\n').filter((l) => l && !/ \/usr\/share\/(doc|man)\//.test(l));
+  assert.deepEqual(caChanged(), [], 'ca-certificates: files as packaged (but the documentation)');
   assert.equal(chroot(['dpkg-divert', '--list', '*ca-certificates*']), '', 'no diversion left');
   const certs = join(tree, 'etc/ssl/certs');
   const store = () => ({
@@ -135,4 +136,37 @@ test('`piinit packages` + `piinit image --json`: the server image and its output
   assert.match(chroot(['openssl', 'verify', '-CApath', '/etc/ssl/certs', '/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt']), /: OK$/m);
   chroot(['update-ca-certificates', '--fresh']);
   assert.deepEqual(store(), built, 'the image\'s own update-ca-certificates --fresh makes the same store');
+
+  // Where the host cannot make the store (another package's hook in update.d, or no openssl
+  // on the host), the build's scripts run the image's own command inside it: the same store,
+  // with the hooks run. The store is emptied and the stub put in first, as the build has them.
+  const stub = join(work, 'ca-stub.sh');
+  const storeScript = join(work, 'ca-store.sh');
+  await writeFile(stub, caStubScript());
+  await writeFile(storeScript, caStoreScript());
+  const hostPath = join(work, 'bin-without-openssl');
+  await mkdir(hostPath);
+  for (const tool of ['rm', 'chroot', 'mv', 'ls', 'readlink', 'ln']) await symlink(sh('sh', ['-c', `command -v ${tool}`]).trim(), join(hostPath, tool));
+  const hook = join(tree, 'etc/ca-certificates/update.d/piinit-test');
+  const hookRan = join(tree, 'run/piinit-test-hook-ran');
+  for (const { why, withHook, path } of [
+    { why: 'a hook in update.d', withHook: true, path: process.env.PATH },
+    { why: 'no openssl on the host', withHook: false, path: hostPath },
+  ]) {
+    await rm(hookRan, { force: true });
+    await rm(hook, { force: true });
+    if (withHook) {
+      await mkdir(join(tree, 'etc/ca-certificates/update.d'), { recursive: true });
+      await writeFile(hook, '#!/bin/sh\ntouch /run/piinit-test-hook-ran\n', { mode: 0o755 });
+    }
+    sh('find', [certs, '-mindepth', '1', '-delete']);
+    sh('/bin/sh', [stub, tree]);
+    assert.equal(readFileSync(join(tree, 'usr/sbin/update-ca-certificates'), 'utf8'), '#!/bin/sh\nexit 0\n', 'the stub is in');
+    execFileSync('/bin/sh', [storeScript, tree], { stdio: 'pipe', env: { ...process.env, PATH: path } });
+    assert.equal(existsSync(hookRan), withHook, `${why}: the hook ran inside the image`);
+    await rm(hook, { force: true });
+    assert.deepEqual(store(), built, `${why}: the image's command made the same store`);
+    assert.equal(chroot(['dpkg-divert', '--list', '*ca-certificates*']), '', `${why}: no diversion left`);
+    assert.deepEqual(caChanged(), [], `${why}: files as packaged`);
+  }
 });
