@@ -99,6 +99,42 @@ const CA_STORE = [
   'fi',
 ];
 
+/** Where the host's dpkg-deb and the libraries it loads are copied in the new root (foreign
+ *  architectures only, see nativeDebHook), and where the command that runs it goes: a
+ *  directory ahead of /usr/bin in the PATH the build runs with (BUILD_PATH_HEAD). */
+const NATIVE_DIR = '/tmp/piinit-native';
+export const BUILD_PATH_HEAD = '/usr/local/sbin';
+const NATIVE_WRAPPER = `${BUILD_PATH_HEAD}/dpkg-deb`;
+const NATIVE_APT_CONF = '/etc/apt/apt.conf.d/00piinit-dpkg-path';
+/** What customizeHook runs first: nothing of nativeDebHook's stays in the base. */
+export const NATIVE_CLEANUP = `rm -rf "$1${NATIVE_WRAPPER}" "$1${NATIVE_DIR}" "$1${NATIVE_APT_CONF}"`;
+
+/** Runs once the essential packages are extracted, before dpkg installs them (mmdebstrap
+ *  --extract-hook), for a foreign architecture only. dpkg unpacks each package through
+ *  `dpkg-deb --fsys-tarfile` found in PATH; under emulation that decompression is most of
+ *  an install (14 s against 3 s for the arm64 kernel). The host's own dpkg-deb, with its
+ *  loader and libraries beside it, runs natively inside the new root, so dpkg gets the same
+ *  tar stream without emulating the decompressor (an arm64 base: 30 s less CPU time, and
+ *  the same files; test/e2e/image/boot.test.ts has the host's dpkg --verify them).
+ *  customizeHook removes all of it again (NATIVE_CLEANUP). */
+export function nativeDebHook(): string {
+  return [
+    '#!/bin/sh',
+    'set -e',
+    `n="$1${NATIVE_DIR}"`,
+    'mkdir -p "$n"',
+    'libs=$(ldd /usr/bin/dpkg-deb | sed -n "s|.*=> \\(/[^ ]*\\) .*|\\1|p")',
+    'loader=$(ldd /usr/bin/dpkg-deb | sed -n "s|^[[:space:]]*\\(/[^ ]*\\) (0x.*|\\1|p")',
+    'cp -L /usr/bin/dpkg-deb $libs "$loader" "$n/"',
+    `mkdir -p "$1${BUILD_PATH_HEAD}"`,
+    `printf '#!/bin/sh\\nexec %s/%s --library-path %s %s/dpkg-deb "$@"\\n' ${NATIVE_DIR} "$(basename "$loader")" ${NATIVE_DIR} ${NATIVE_DIR} > "$1${NATIVE_WRAPPER}"`,
+    `chmod 755 "$1${NATIVE_WRAPPER}"`,
+    // apt runs dpkg with a PATH of its own (DPkg::Path), not the one mmdebstrap runs with.
+    `echo 'DPkg::Path "${BUILD_PATH_HEAD}:/usr/sbin:/usr/bin:/sbin:/bin";' > "$1${NATIVE_APT_CONF}"`,
+    '',
+  ].join('\n');
+}
+
 /** CA_STUB and CA_STORE as scripts of their own (for test/e2e/image/secrets.test.ts). */
 export const caStubScript = (): string => ['#!/bin/sh', 'set -e', ...CA_STUB, ''].join('\n');
 export const caStoreScript = (): string => ['#!/bin/sh', 'set -e', ...CA_STORE, ''].join('\n');
@@ -133,6 +169,7 @@ export function customizeHook(): string {
   return [
     '#!/bin/sh',
     'set -e',
+    NATIVE_CLEANUP,
     'for d in "$1"/lib/modules/*; do',
     '  [ -d "$d" ] || continue',
     '  v=$(basename "$d")',
@@ -175,6 +212,7 @@ export function baseKey(spec: BaseSpec): string {
       spec,
       ess: essentialHook(spec),
       cust: customizeHook(),
+      native: nativeDebHook(),
       env: MMDEBSTRAP_ENV,
       hookDirs: MMDEBSTRAP_HOOK_DIRS,
     }),
@@ -217,6 +255,9 @@ export async function ensureBase(
     await writeFile(cust, customizeHook());
     await chmod(ess, 0o755);
     await chmod(cust, 0o755);
+    const foreign = spec.arch !== (await run('dpkg', ['--print-architecture'])).trim();
+    const native = join(work, 'native-deb-hook.sh');
+    if (foreign) await writeFile(native, nativeDebHook(), { mode: 0o755 });
     const components = [...new Set(spec.sources.flatMap((l) => l.split(/\s+/).slice(3)))];
     const partial = join(work, 'base.tar');
     await run(
@@ -232,6 +273,7 @@ export async function ensureBase(
         ...MMDEBSTRAP_HOOK_DIRS.map((d) => `--hook-dir=${d}`),
         '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
         `--setup-hook=sync-in ${debCache} /var/cache/apt/archives/`,
+        ...(foreign ? [`--extract-hook=${native} "$1"`] : []),
         `--essential-hook=${ess} "$1"`,
         `--customize-hook=sync-out /var/cache/apt/archives ${debCache}`,
         `--customize-hook=${cust} "$1"`,
@@ -239,7 +281,14 @@ export async function ensureBase(
         partial,
         ...spec.sources,
       ],
-      { env: { ...MMDEBSTRAP_ENV, SOURCE_DATE_EPOCH: String(spec.sourceDateEpoch) }, onLine: opts.onLine },
+      {
+        env: {
+          ...MMDEBSTRAP_ENV,
+          SOURCE_DATE_EPOCH: String(spec.sourceDateEpoch),
+          ...(foreign ? { PATH: `${BUILD_PATH_HEAD}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` } : {}),
+        },
+        onLine: opts.onLine,
+      },
     );
     await rename(partial, tarball);
     return { tarball, key, cached: false, pruned: await pruneBases(dir, group, key) };

@@ -13,6 +13,9 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { SUITE } from '../../../src/image/base.ts';
 import { buildImage, type ImageResult } from '../../../src/image/build.ts';
 import { BOOT_MARKER } from '../../../src/image/system.ts';
 import { hostMirrors, sourcesLines } from '../../../src/image/mirror.ts';
@@ -143,6 +146,17 @@ test('arm64 Pi image boots on qemu virt with the kernel, initrd and cmdline from
   const names = await manifestNames(r);
   assert.ok(names.includes('usr-is-merged') && names.includes('linux-image-arm64'), names.join(' '));
   for (const absent of ['usrmerge', 'perl']) assert.ok(!names.includes(absent), `${absent} is in the image`);
+  // dpkg unpacked the packages through the host's dpkg-deb (base.ts nativeDebHook): every
+  // file is as packaged (the host's dpkg checks the image's md5sums), and nothing of the
+  // host's is left in the base.
+  const tree = join(cache, 'base', `${SUITE}-rpi-arm64-${r.baseKey}.root`);
+  const changed = execFileSync('dpkg', [`--root=${tree}`, '--verify'], { encoding: 'utf8', maxBuffer: 1 << 26 })
+    .split('\n')
+    .filter((l) => l && !/ \/usr\/share\/(doc|man|locale|info)\//.test(l));
+  assert.deepEqual(changed, [], 'files differ from their packages');
+  for (const left of ['tmp/piinit-native', 'usr/local/sbin/dpkg-deb', 'etc/apt/apt.conf.d/00piinit-dpkg-path']) {
+    assert.equal(existsSync(join(tree, left)), false, `${left} is left in the base`);
+  }
   await checkPiConfig(r.files.raw, 'arm64');
   await bootTwiceWithPowerCut('arm64', r.files.raw, 12 * 60_000);
 });
