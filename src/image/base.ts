@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DebianArch } from '../cluster/boards.ts';
-import { BASE_PACKAGES, IMAGE_TARGETS, type ImageKind } from './targets.ts';
+import { BASE_PACKAGES, IMAGE_PATH, IMAGE_TARGETS, type ImageKind } from './targets.ts';
 import { buildDirPrefix, removeOrphans } from './orphans.ts';
 import { markUsed, pruneBases } from './prune.ts';
 import { run } from './run.ts';
@@ -64,8 +64,8 @@ const CA_TOOL = '/usr/sbin/update-ca-certificates';
 // dpkg-divert leaves its previous table in diversions-old: kept aside and put back, so the
 // base's dpkg database is what it would be without the stub.
 const DIVERSIONS_OLD = '/var/lib/dpkg/diversions-old';
-// A command run inside the image finds the image's programs, whatever the host's PATH names.
-const IN_IMAGE = 'chroot "$1" /usr/bin/env PATH=/usr/sbin:/usr/bin:/sbin:/bin';
+// A command run inside the image, with the image's PATH.
+const IN_IMAGE = `chroot "$1" /usr/bin/env PATH=${IMAGE_PATH}`;
 const CA_STUB = [
   `if [ -e "$1${DIVERSIONS_OLD}" ]; then cp -p "$1${DIVERSIONS_OLD}" "$1${DIVERSIONS_OLD}.piinit"; fi`,
   `${IN_IMAGE} dpkg-divert --quiet --local --rename --divert ${CA_TOOL}.piinit --add ${CA_TOOL}`,
@@ -130,7 +130,7 @@ export function nativeDebHook(): string {
     `printf '#!/bin/sh\\nexec %s/%s --library-path %s %s/dpkg-deb "$@"\\n' ${NATIVE_DIR} "$(basename "$loader")" ${NATIVE_DIR} ${NATIVE_DIR} > "$1${NATIVE_WRAPPER}"`,
     `chmod 755 "$1${NATIVE_WRAPPER}"`,
     // apt runs dpkg with a PATH of its own (DPkg::Path), not the one mmdebstrap runs with.
-    `echo 'DPkg::Path "${BUILD_PATH_HEAD}:/usr/sbin:/usr/bin:/sbin:/bin";' > "$1${NATIVE_APT_CONF}"`,
+    `echo 'DPkg::Path "${BUILD_PATH_HEAD}:${IMAGE_PATH}";' > "$1${NATIVE_APT_CONF}"`,
     '',
   ].join('\n');
 }
@@ -285,7 +285,7 @@ export async function ensureBase(
         env: {
           ...MMDEBSTRAP_ENV,
           SOURCE_DATE_EPOCH: String(spec.sourceDateEpoch),
-          ...(foreign ? { PATH: `${BUILD_PATH_HEAD}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` } : {}),
+          ...(foreign ? { PATH: `${BUILD_PATH_HEAD}:${process.env.PATH ?? IMAGE_PATH}` } : {}),
         },
         onLine: opts.onLine,
       },

@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { isSymlink, type FileTree } from '../render/filetree.ts';
 import { UserError } from '../errors.ts';
 import { run } from './run.ts';
-import { IMAGE_TARGETS, type ImageKind } from './targets.ts';
+import { IMAGE_PATH, IMAGE_TARGETS, type ImageKind } from './targets.ts';
 import { enablePiinitPresets } from './presets.ts';
 import { ENABLED_UNITS, kernelCmdline, PERSISTENT_PATHS, ROOT_LABEL, sshHostKeyTree, systemTree } from './system.ts';
 import { clampMtimes } from './treehash.ts';
@@ -39,7 +39,7 @@ export interface LayerDirs {
 const CHROOT_ENV = {
   DEBIAN_FRONTEND: 'noninteractive',
   LC_ALL: 'C.UTF-8',
-  PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+  PATH: IMAGE_PATH,
 };
 
 const TMPFILES_EXCLUDE = ['/run', '/tmp', '/var/tmp', '/dev', '/proc', '/sys', '/boot'];

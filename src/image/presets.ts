@@ -3,6 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './run.ts';
+import { IMAGE_PATH } from './targets.ts';
 
 /** Enables the units our packages' preset files name (/usr/lib/systemd/system-preset/*piinit*):
  *  the daemons of the role. */
@@ -15,6 +16,6 @@ export async function enablePiinitPresets(root: string): Promise<string[]> {
       if (m) units.push(m[2] && m[1]!.endsWith('@.service') ? m[1]!.replace('@.service', `@${m[2]}.service`) : m[1]!);
     }
   }
-  if (units.length) await run('chroot', [root, 'systemctl', 'enable', ...units], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  if (units.length) await run('chroot', [root, 'systemctl', 'enable', ...units], { env: { PATH: IMAGE_PATH } });
   return units;
 }

@@ -4,6 +4,10 @@
 import type { Board, DebianArch, Role } from '../cluster/boards.ts';
 import { BOARD_INFO } from '../cluster/boards.ts';
 
+/** The PATH of every image (Debian's for root, without /usr/local): what a command the build
+ *  runs inside an image is given, so the host's PATH never decides which program runs there. */
+export const IMAGE_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+
 export const IMAGE_KINDS = ['rpi-arm64', 'rpi-armhf', 'rpi-armel', 'amd64'] as const;
 export type ImageKind = (typeof IMAGE_KINDS)[number];
 
