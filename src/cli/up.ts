@@ -1,5 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
 import { resolve } from 'node:path';
+import { formatDiagnostic } from '../cluster/diagnostics.ts';
 import { loadCluster } from '../cluster/load.ts';
 import { ensureSecretsFile } from '../cluster/secrets.ts';
 import { UserError } from '../errors.ts';
@@ -57,7 +58,7 @@ nothing else. Exit code 0 once the cluster is healthy (see \`piinit status\`).
       const secrets = await ensureSecretsFile(clusterPath);
       if (secrets.created) say(`created ${secrets.path} (fresh secrets, mode 0600; keep it out of version control)`);
       const { cluster, warnings } = await loadCluster(clusterPath);
-      for (const w of warnings) process.stderr.write(`warning: ${w.file}:${w.line}:${w.column}: ${w.message}\n`);
+      for (const w of warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
       const stateDir = resolve(opts.state ?? defaultStateDir(cluster.name));
       if (opts.docker) {
         const cache = resolve(opts.cache ?? defaultCacheDir());
