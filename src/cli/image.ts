@@ -9,7 +9,7 @@ import { buildImage, type ImageResult } from '../image/build.ts';
 import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { prunedMessage } from '../image/prune.ts';
-import { planImages } from '../image/plan.ts';
+import { planImages, withoutImageMessage } from '../image/plan.ts';
 import { IMAGE_TARGETS } from '../image/targets.ts';
 import { imageOciCommand } from '../docker/image-command.ts';
 import { onInterrupt } from './interrupt.ts';
@@ -29,8 +29,9 @@ export function register(program: Command): void {
     .command('image')
     .description(
       'Build one immutable OS image per board kind and role (Debian bookworm; read-only root, ' +
-        'state on a data partition that grows to fill the card on first boot). Pi 3/4/5 share ' +
-        'one arm64 image; Pi 2 (armhf), Pi Zero/1 (armel) and amd64 have their own.',
+        'state on a data partition that grows to fill the card on first boot). Pi 3/4 share ' +
+        'one arm64 image; Pi 2 (armhf), Pi Zero/1 (armel) and amd64 have their own. No image ' +
+        'for the Pi 5 yet: bookworm cannot boot it.',
     )
     .argument('[cluster]', 'cluster file', 'cluster.yaml')
     .option('--board <boards>', `only images for these boards, comma separated (${BOARDS.join(', ')})`)
@@ -61,7 +62,9 @@ export function register(program: Command): void {
         return imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache: join(cache, 'images'), outDir: resolve(opts.out), subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json });
       }
       const plan = planImages(cluster.nodes, boards, roles);
-      if (plan.length === 0) throw new UserError('no node of the cluster matches --board/--role: nothing to build');
+      const refusal = withoutImageMessage(plan, cluster.nodes);
+      if (refusal) throw new UserError(refusal);
+      if (plan.images.length === 0) throw new UserError('no node of the cluster matches --board/--role: nothing to build');
       const cacheDir = join(resolve(opts.cache ?? defaultCacheDir()), 'images');
       const outDir = resolve(opts.out);
       const ssh = cluster.ssh.authorizedKeys.some((k) => k.trim());
@@ -71,7 +74,7 @@ export function register(program: Command): void {
       // unmounts its root and removes its work directory. A second one exits at once.
       const interrupt = onInterrupt('stopping after the current step and cleaning up...', `${join(cacheDir, 'work')} may keep a mounted build root (umount it, then remove it)`);
       try {
-        for (const g of plan) {
+        for (const g of plan.images) {
           const target = IMAGE_TARGETS[g.kind];
           const debs = await roleDebs(resolve(opts.debs), cluster.name, g.role, target.arch);
           const started = Date.now();

@@ -17,6 +17,9 @@ export interface BoardInfo {
   /** Roles this board can run. A Pi Zero/1 (512 MiB, ARMv6, one slow core) cannot hold a raft quorum or Prometheus. */
   roles: readonly Role[];
   description: string;
+  /** Set when `piinit image` cannot make an image that boots on this board: why. The board
+   *  still runs under `piinit up`, which needs no image. */
+  noImage?: string;
 }
 
 export const BOARD_INFO: Record<Board, BoardInfo> = {
@@ -25,7 +28,17 @@ export const BOARD_INFO: Record<Board, BoardInfo> = {
   pi2: { arch: 'armhf', minMemoryMiB: 1024, roles: ['server', 'client'], description: 'Raspberry Pi 2 (ARMv7)' },
   pi3: { arch: 'arm64', minMemoryMiB: 1024, roles: ['server', 'client', 'monitor'], description: 'Raspberry Pi 3 (ARMv8)' },
   pi4: { arch: 'arm64', minMemoryMiB: 1024, roles: ['server', 'client', 'monitor'], description: 'Raspberry Pi 4 (ARMv8)' },
-  pi5: { arch: 'arm64', minMemoryMiB: 2048, roles: ['server', 'client', 'monitor'], description: 'Raspberry Pi 5 (ARMv8)' },
+  pi5: {
+    arch: 'arm64',
+    minMemoryMiB: 2048,
+    roles: ['server', 'client', 'monitor'],
+    description: 'Raspberry Pi 5 (ARMv8)',
+    // Checked against bookworm's packages: linux-image-arm64 6.1 ships no bcm2712 device tree
+    // (raspi-firmware copies the kernel's bcm*.dtb), bookworm-backports' 6.12 has the tree
+    // but not the RP1 south bridge, which carries the Ethernet port (mainline from 6.17).
+    noImage:
+      "Debian bookworm cannot boot a Raspberry Pi 5: its kernel (6.1) has no Pi 5 device tree, and the Pi 5's Ethernet (behind its RP1 chip) needs Linux 6.17 or later",
+  },
   amd64: { arch: 'amd64', minMemoryMiB: 1024, roles: ['server', 'client', 'monitor'], description: 'x86-64 machine' },
 };
 

@@ -74,6 +74,9 @@ export function checkCluster(f: YamlFile): Diagnostic[] {
         );
       }
     }
+    if (board && BOARD_INFO[board].noImage) {
+      out.push(f.diagnostic(at('board'), 'warning', `piinit image makes no image for a ${board}: ${BOARD_INFO[board].noImage} (piinit up runs it)`));
+    }
     const needsAddress = role === 'server' || role === 'monitor';
     if (n.address === undefined || n.address === 'dhcp') {
       if (needsAddress) {

@@ -1,6 +1,7 @@
 // What each kind of board needs in its image: the Debian architecture, the kernel and
 // firmware packages, how it boots, and the short list of modules its initramfs must carry.
-// Pi 3, 4 and 5 share one arm64 image: the firmware picks its device tree at boot.
+// Pi 3 and 4 share one arm64 image: the firmware picks its device tree at boot. Boards with
+// BOARD_INFO[board].noImage (the Pi 5) have no image kind.
 import type { Board, DebianArch, Role } from '../cluster/boards.ts';
 import { BOARD_INFO } from '../cluster/boards.ts';
 
@@ -40,7 +41,7 @@ export const IMAGE_TARGETS: Record<ImageKind, ImageTarget> = {
     packages: ['linux-image-arm64', 'raspi-firmware'],
     initramfsModules: [...COMMON_MODULES, ...PI_MODULES],
     console: ['console=tty1', 'console=ttyAMA0,115200'],
-    boards: ['pi3', 'pi4', 'pi5'],
+    boards: ['pi3', 'pi4'],
   },
   'rpi-armhf': {
     kind: 'rpi-armhf',

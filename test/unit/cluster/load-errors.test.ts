@@ -369,6 +369,21 @@ test('warnings: one server, or an even count that is explicitly allowed', async 
   }
 });
 
+test('warning: a board no image boots (the Pi 5), at its board field', async () => {
+  const t = await tempCluster(editLine(12, '    board: pi5'));
+  try {
+    const r = await loadCluster(t.cluster);
+    assert.deepEqual(
+      r.warnings.map((d) => formatDiagnostic({ ...d, file: basename(d.file) })),
+      [
+        "cluster.yaml:12:12: warning: nodes[0].board: piinit image makes no image for a pi5: Debian bookworm cannot boot a Raspberry Pi 5: its kernel (6.1) has no Pi 5 device tree, and the Pi 5's Ethernet (behind its RP1 chip) needs Linux 6.17 or later (piinit up runs it)",
+      ],
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
 test('defaults and derived values of a minimal valid file', async () => {
   const minimal = VALID.replace('datacenter: home\ndomain: consul\n', '')
     .replace('  dns: [192.168.1.1]\n', '')
