@@ -5,7 +5,8 @@ import { loadCluster } from '../cluster/load.ts';
 import { UserError } from '../errors.ts';
 import { defaultCacheDir } from '../releases/cache.ts';
 import { bootCmdlineExtras } from '../render/index.ts';
-import { buildImage, type ImageResult } from '../image/build.ts';
+import { buildImage, imageSources, type ImageResult } from '../image/build.ts';
+import { hostMirrors, resolveMirrors } from '../image/mirror.ts';
 import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { prunedMessage } from '../image/prune.ts';
@@ -41,6 +42,8 @@ export function register(program: Command): void {
     .option('--cache <dir>', 'cache directory (base root file systems under <cache>/images; default: $XDG_CACHE_HOME/piinit or ~/.cache/piinit)')
     .option('--no-xz', 'skip the xz-compressed copy')
     .option('--refresh-base', 'rebuild the cached base root file systems (e.g. for Debian security updates)')
+    .option('--mirror <url>', "the Debian archive to build from (default: the one the host's apt uses)")
+    .option('--security-mirror <url>', "the Debian security archive (default: the host apt's); none: build without security updates")
     .option('--json', 'print the results as JSON')
     .option('--format <format>', 'disk: disk images for boards; oci: amd64 container images for Docker (docker load -i)', 'disk')
     .option('--docker-subnet <cidr>', `with --format oci: the Docker network the containers live in (default ${DEFAULT_DOCKER_SUBNET})`)
@@ -57,14 +60,21 @@ export function register(program: Command): void {
       if (process.getuid?.() !== 0) throw new UserError('piinit image needs root (mmdebstrap --mode=root and chroot); run it with sudo');
       if (opts.format !== 'disk' && opts.format !== 'oci') throw new UserError(`unknown --format ${opts.format} (known: disk, oci)`);
       const { cluster } = await loadCluster(clusterPath);
+      const archives = async () => {
+        const m = resolveMirrors(await hostMirrors(), { mirror: opts.mirror, securityMirror: opts.securityMirror });
+        if (!m.security) process.stderr.write('warning: building without Debian security updates (--security-mirror none)\n');
+        return imageSources(m);
+      };
       if (opts.format === 'oci') {
         const cache = resolve(opts.cache ?? defaultCacheDir());
-        return imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache: join(cache, 'images'), outDir: resolve(opts.out), subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json });
+        const sources = await archives();
+        return imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache: join(cache, 'images'), outDir: resolve(opts.out), sources, subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json });
       }
       const plan = planImages(cluster.nodes, boards, roles);
       const refusal = withoutImageMessage(plan, cluster.nodes);
       if (refusal) throw new UserError(refusal);
       if (plan.images.length === 0) throw new UserError('no node of the cluster matches --board/--role: nothing to build');
+      const sources = await archives();
       const cacheDir = join(resolve(opts.cache ?? defaultCacheDir()), 'images');
       const outDir = resolve(opts.out);
       const ssh = cluster.ssh.authorizedKeys.some((k) => k.trim());
@@ -93,6 +103,7 @@ export function register(program: Command): void {
               cacheDir,
               outDir,
               xz: opts.xz,
+              sources,
               refreshBase: opts.refreshBase,
               onStep: tty ? (s) => process.stdout.write(`${g.kind} ${g.role}: ${s}…\n`) : undefined,
               signal: interrupt.signal,

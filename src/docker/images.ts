@@ -19,6 +19,8 @@ export interface DockerImagesOptions {
   /** SOURCE_DATE_EPOCH for packages and layer; default: the environment's, else the
    *  packages' own rule (newest cluster file) and the image pipeline's default. */
   sourceDateEpoch?: number;
+  /** apt sources of the base (default: the host's Debian archives). */
+  sources?: string[];
   onStep?: (role: Role, step: string) => void;
 }
 
@@ -38,7 +40,7 @@ export async function buildDockerImages(cluster: Cluster, opts: DockerImagesOpti
       out.push(
         await buildContainerImage(
           { cluster: cluster.name, role, debs, extraPackages: [...optionalPackages({ ssh, wifi: cluster.wifi !== null, raspi: false }), ...external] },
-          { cacheDir: opts.imageCache, outDir: opts.outDir, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), onStep: (s) => opts.onStep?.(role, s) },
+          { cacheDir: opts.imageCache, outDir: opts.outDir, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), ...(opts.sources ? { sources: opts.sources } : {}), onStep: (s) => opts.onStep?.(role, s) },
         ),
       );
     }

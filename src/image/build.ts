@@ -7,7 +7,7 @@ import type { FileTree } from '../render/filetree.ts';
 import { baseSpec, ensureBase, SUITE } from './base.ts';
 import { assembleDisk, type DiskLayout } from './disk.ts';
 import { buildLayer } from './layer.ts';
-import { hostMirrors, sourcesLines } from './mirror.ts';
+import { hostMirrors, resolveMirrors, sourcesLines, type Mirrors } from './mirror.ts';
 import { installedPackages, writeOutputs, type OutputFiles, type PackageEntry, type Sizes, type XzChunkStats } from './outputs.ts';
 import { prepareBuildRoot } from './baseroot.ts';
 import { IMAGE_TARGETS, imageKindOf, imageName, type ImageKind } from './targets.ts';
@@ -67,8 +67,14 @@ export interface ImageResult {
   timings: Record<string, number>;
 }
 
+/** The apt sources of an image built from these archives. */
+export function imageSources(m: Mirrors): string[] {
+  return sourcesLines(m, SUITE, ['main', 'non-free-firmware']);
+}
+
+/** The sources from the host's Debian archives (UserError if it has none, or no security one). */
 export async function defaultSources(): Promise<string[]> {
-  return sourcesLines(await hostMirrors(SUITE), SUITE, ['main', 'non-free-firmware']);
+  return imageSources(resolveMirrors(await hostMirrors()));
 }
 
 export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise<ImageResult> {
@@ -137,6 +143,7 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
           role: req.role,
           arch: target.arch,
           suite: SUITE,
+          sources,
           boards: target.boards,
           sourceDateEpoch: epoch,
           baseKey: base.key,

@@ -16,9 +16,9 @@ import { after, before, test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { SUITE } from '../../../src/image/base.ts';
-import { buildImage, type ImageResult } from '../../../src/image/build.ts';
+import { buildImage, imageSources, type ImageResult } from '../../../src/image/build.ts';
 import { BOOT_MARKER } from '../../../src/image/system.ts';
-import { hostMirrors, sourcesLines } from '../../../src/image/mirror.ts';
+import { hostMirrors, resolveMirrors } from '../../../src/image/mirror.ts';
 import { buildProbeDeb, PROBE_MARKER } from './fixture-deb.ts';
 import { extractBootFile, listBootFiles, startVm, type Vm, type VmOptions } from './vm.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
@@ -172,9 +172,9 @@ test('armel Pi Zero/1 image boots on qemu raspi0 (a Pi Zero) with the kernel, in
 test('armhf Pi 2 image boots on qemu virt (Cortex-A15) with the kernel, initrd and cmdline from its FAT partition', { timeout: 60 * 60_000 }, async () => {
   // Without bookworm-security: this machine's Debian mirror serves a stale armhf index there
   // (its Packages.xz does not match the InRelease), which apt rightly refuses. The test is
-  // about the board's image booting; a user's build takes the host's sources, security too.
-  const { main } = await hostMirrors('bookworm');
-  const r = await build('pi2', 'armhf', { sources: sourcesLines({ main, security: null }, 'bookworm', ['main', 'non-free-firmware']) });
+  // about the board's image booting; a user's build takes the host's sources, security too
+  // (here that takes `piinit image --security-mirror none`, which these sources are).
+  const r = await build('pi2', 'armhf', { sources: imageSources(resolveMirrors(await hostMirrors(), { securityMirror: 'none' })) });
   const names = await manifestNames(r);
   assert.ok(names.includes('linux-image-armmp') && names.includes('raspi-firmware'), names.join(' '));
   await checkPiConfig(r.files.raw, 'armhf');

@@ -86,8 +86,14 @@ test('`piinit packages` + `piinit image --json`: the server image and its output
   );
   assert.match(readFileSync(image.files.sha256, 'utf8'), new RegExp(`^${image.sha256}  scantest-amd64-server\\.img\\n$`));
   execFileSync('sha256sum', ['--check', '--strict', basename(image.files.sha256)], { cwd: out, stdio: 'pipe' });
-  const manifest = JSON.parse(readFileSync(image.files.manifest, 'utf8')) as { packages: { name: string }[] };
+  const manifest = JSON.parse(readFileSync(image.files.manifest, 'utf8')) as { packages: { name: string }[]; sources: string[] };
   for (const name of ['piinit-scantest-server', 'piinit-consul', 'linux-image-amd64']) assert.ok(manifest.packages.some((p) => p.name === name), name);
+  // Built from the host apt's Debian archives, security updates included (no --mirror given).
+  assert.deepEqual(
+    manifest.sources.map((l) => l.replace(/^deb \S+ /, '')),
+    ['bookworm main non-free-firmware', 'bookworm-updates main non-free-firmware', 'bookworm-security main non-free-firmware'],
+  );
+  assert.doesNotMatch(cli.stderr, /without Debian security updates/);
 
   const pt = JSON.parse(sh('sfdisk', ['--json', image.files.raw])) as { partitiontable: { partitions: Array<{ start: number; size: number }> } };
   // The root file system, with the data partition's contents where they are mounted.

@@ -7,7 +7,7 @@ const piinit = (...args: string[]) => spawnSync(process.execPath, ['bin/piinit.j
 test('piinit image --help names the options and the outputs', () => {
   const r = piinit('--help');
   assert.equal(r.status, 0, r.stderr);
-  for (const o of ['--board', '--role', '--out', '--debs', '--cache', '--json', '.bmap', 'manifest']) assert.ok(r.stdout.includes(o), o);
+  for (const o of ['--board', '--role', '--out', '--debs', '--cache', '--mirror', '--security-mirror', '--json', '.bmap', 'manifest']) assert.ok(r.stdout.includes(o), o);
 });
 
 test('piinit image refuses an unknown board or role with a plain message', () => {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { BOARD_INFO, BOARDS } from '../../../src/cluster/boards.ts';
 import { baseKey, baseSpec, essentialHook } from '../../../src/image/base.ts';
 import { derivedUuid, planDisk, sfdiskScript } from '../../../src/image/disk.ts';
-import { pickMirrors, sourcesLines } from '../../../src/image/mirror.ts';
+import { pickMirrors, resolveMirrors, sourcesLines } from '../../../src/image/mirror.ts';
 import { parsePackageList } from '../../../src/image/outputs.ts';
 import { fstab, kernelCmdline, optionalPackages, PERSISTENT_PATHS, sshHostKeyTree, systemTree } from '../../../src/image/system.ts';
 import { IMAGE_TARGETS, imageKindOf, imageName } from '../../../src/image/targets.ts';
@@ -38,20 +38,44 @@ test('the initramfs hook asks for MODULES=list with the board modules', () => {
   assert.match(hook, /virtio_blk/);
 });
 
-test('mirrors come from apt indextargets, never a built-in host', () => {
+test("mirrors: the host apt's Debian archives by Release label, never a built-in host, nor another vendor's repository", () => {
+  // apt-get indextargets --format '$(REPO_URI) $(LABEL)', in sources order: third-party
+  // repositories for the same codename come first here, as they may on a user's machine.
   const out = [
-    'http://deb.example/debian/ bookworm',
-    'http://deb.example/debian/ bookworm-updates',
-    'http://sec.example/debian-security/ bookworm-security',
+    'https://apt.releases.hashicorp.com/ Hashicorp',
+    'https://download.docker.com/linux/debian/ Docker CE',
+    'http://deb.example/debian/ Debian Backports',
+    'http://deb.example/debian/ Debian',
+    'http://deb.example/debian/ Debian',
+    'http://sec.example/debian-security/ Debian-Security',
+    'http://deb.example/debian-debug/ Debian debug',
   ].join('\n');
-  const m = pickMirrors(out, 'bookworm');
-  assert.deepEqual(m, { main: 'http://deb.example/debian', security: 'http://sec.example/debian-security' });
+  const host = pickMirrors(out);
+  assert.deepEqual(host, { main: 'http://deb.example/debian', security: 'http://sec.example/debian-security' });
+  const m = resolveMirrors(host);
+  assert.deepEqual(m, host);
   assert.deepEqual(sourcesLines(m, 'bookworm', ['main', 'non-free-firmware']), [
     'deb http://deb.example/debian bookworm main non-free-firmware',
     'deb http://deb.example/debian bookworm-updates main non-free-firmware',
     'deb http://sec.example/debian-security bookworm-security main non-free-firmware',
   ]);
-  assert.throws(() => pickMirrors('', 'bookworm'), /mirror/);
+  // An Ubuntu host, or one whose lists were never downloaded: no Debian archive.
+  assert.deepEqual(pickMirrors('http://archive.ubuntu.com/ubuntu/ Ubuntu\n'), { main: null, security: null });
+  assert.throws(() => resolveMirrors({ main: null, security: null }), /no Debian archive.*--mirror/);
+});
+
+test('mirrors: --mirror and --security-mirror override the host; none drops security only when asked', () => {
+  const host = { main: 'http://deb.example/debian', security: 'http://sec.example/debian-security' };
+  assert.deepEqual(resolveMirrors(host, { mirror: 'http://local/debian/' }), { main: 'http://local/debian', security: host.security });
+  assert.deepEqual(resolveMirrors({ main: null, security: null }, { mirror: 'file:///srv/debian', securityMirror: 'https://local/sec' }), {
+    main: 'file:///srv/debian',
+    security: 'https://local/sec',
+  });
+  assert.deepEqual(resolveMirrors(host, { securityMirror: 'none' }), { main: host.main, security: null });
+  // No security archive on the host: an error that names both ways out, never a silent build without it.
+  assert.throws(() => resolveMirrors({ main: host.main, security: null }), /no Debian security archive.*--security-mirror none/);
+  assert.throws(() => resolveMirrors(host, { mirror: 'deb.debian.org/debian' }), /--mirror "deb\.debian\.org\/debian": expected an http/);
+  assert.throws(() => resolveMirrors(host, { securityMirror: 'ftp://x/y' }), /--security-mirror "ftp:\/\/x\/y"/);
 });
 
 test('fstab: read-only root by label, data partition grown, state paths bound from /data', () => {
