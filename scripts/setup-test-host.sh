@@ -16,7 +16,7 @@ apt-get install -y --no-install-recommends \
   mmdebstrap debian-archive-keyring arch-test \
   qemu-user-static binfmt-support \
   qemu-system-x86 qemu-system-arm qemu-utils ipxe-qemu ovmf \
-  dosfstools mtools e2fsprogs fdisk util-linux \
+  dosfstools mtools e2fsprogs fdisk util-linux uidmap \
   bmap-tools \
   prometheus-node-exporter \
   docker.io
@@ -47,3 +47,11 @@ if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
   mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
 fi
 update-binfmts --enable >/dev/null 2>&1 || true
+
+# An ordinary user with subordinate IDs, for the rootless image build test
+# (test/e2e/image/rootless.test.ts runs piinit image as this user).
+if ! id piinit-rootless >/dev/null 2>&1; then
+  useradd --system --create-home --home-dir /var/lib/piinit-rootless --shell /usr/sbin/nologin piinit-rootless
+fi
+if ! grep -q '^piinit-rootless:' /etc/subuid; then usermod --add-subuids 300000-365535 piinit-rootless; fi
+if ! grep -q '^piinit-rootless:' /etc/subgid; then usermod --add-subgids 300000-365535 piinit-rootless; fi

@@ -7,6 +7,7 @@ import { defaultCacheDir } from '../releases/cache.ts';
 import { bootCmdlineExtras } from '../render/index.ts';
 import { buildImage, imageSources, type ImageResult } from '../image/build.ts';
 import { hostMirrors, resolveMirrors } from '../image/mirror.ts';
+import { reexecRootless } from '../image/rootless.ts';
 import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { prunedMessage } from '../image/prune.ts';
@@ -51,14 +52,18 @@ export function register(program: Command): void {
       'after',
       '\nOutputs per image in --out: <name>.img, <name>.img.xz, <name>.img.bmap, <name>.img.sha256,\n' +
         '<name>.manifest.json (every package and version inside).\n' +
-        'Needs root (mmdebstrap, chroot) and, for Pi images on a PC, qemu-user-static with binfmt_misc.\n' +
+        'Runs as root, or rootless in a user namespace (needs uidmap and the user\'s subordinate IDs in\n' +
+        '/etc/subuid and /etc/subgid). Pi images on a PC need qemu-user-static with binfmt_misc.\n' +
         'SOURCE_DATE_EPOCH makes builds reproducible (default 2024-01-01).',
     )
     .action(async (clusterPath, opts) => {
       const boards = list(opts.board, BOARDS, 'board');
       const roles = list(opts.role, ROLES, 'role');
-      if (process.getuid?.() !== 0) throw new UserError('piinit image needs root (mmdebstrap --mode=root and chroot); run it with sudo');
       if (opts.format !== 'disk' && opts.format !== 'oci') throw new UserError(`unknown --format ${opts.format} (known: disk, oci)`);
+      if (process.getuid?.() !== 0) {
+        if (opts.format === 'oci') throw new UserError('piinit image --format oci needs root (mmdebstrap --mode=root and chroot); run it with sudo');
+        return reexecRootless(); // as root of a user namespace: rootless.ts
+      }
       const { cluster } = await loadCluster(clusterPath);
       const archives = async () => {
         const m = resolveMirrors(await hostMirrors(), { mirror: opts.mirror, securityMirror: opts.securityMirror });

@@ -1,24 +1,30 @@
 // The root a build works in: the cached base as the read-only lower layer of an overlay
 // mount, so a build writes only what it changes instead of unpacking the whole base
 // (750 MB in 15,000 files for arm64) each time — the largest part of a config-only
-// rebuild before. Where overlayfs cannot be mounted, the base is unpacked as before.
+// rebuild before. Where overlayfs cannot be mounted, the base is unpacked as before; so it
+// is in a user namespace (a rootless build), where dpkg's renames of the lower layer's
+// directories fail (EXDEV) and the base's device nodes cannot be made (devnodes.ts).
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BaseResult } from './base.ts';
+import { devNodeExcludes } from './devnodes.ts';
 import { unpackTmpPath } from './orphans.ts';
+import { inUserNamespace } from './rootless.ts';
 import { run } from './run.ts';
 
 export interface BuildRoot {
   /** The directory to build in. */
   root: string;
   overlay: boolean;
+  /** false: root/dev lacks the device nodes (devnodes.ts adds them to the disk). */
+  devNodes: boolean;
   /** Unmounts the overlay (its upper layer is left in work for the caller to remove). */
   release(): Promise<void>;
 }
 
-export async function extractBase(tarball: string, root: string): Promise<void> {
+export async function extractBase(tarball: string, root: string, opts: { devNodes?: boolean } = {}): Promise<void> {
   await mkdir(root, { recursive: true });
-  await run('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-xpf', tarball, '-C', root]);
+  await run('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-xpf', tarball, '-C', root, ...(opts.devNodes === false ? devNodeExcludes() : [])]);
 }
 
 /** The base unpacked once beside its tarball (again when the tarball was just rebuilt). */
@@ -51,8 +57,12 @@ export async function prepareBuildRoot(base: BaseResult, work: string): Promise<
   const root = join(work, 'root');
   const upper = join(work, 'upper');
   const overlayWork = join(work, 'overlay-work');
-  const tree = await baseTree(base);
   await mkdir(root, { recursive: true });
+  if (inUserNamespace()) {
+    await extractBase(base.tarball, root, { devNodes: false });
+    return { root, overlay: false, devNodes: false, release: async () => undefined };
+  }
+  const tree = await baseTree(base);
   if (overlaySafe(tree) && overlaySafe(work)) {
     await mkdir(upper, { recursive: true });
     await mkdir(overlayWork, { recursive: true });
@@ -64,6 +74,7 @@ export async function prepareBuildRoot(base: BaseResult, work: string): Promise<
       return {
         root,
         overlay: true,
+        devNodes: true,
         release: async () => {
           // A lazy unmount if something still holds it open: the mount must not outlive the build.
           await run('umount', [root]).catch(() => run('umount', ['--lazy', root]));
@@ -72,5 +83,5 @@ export async function prepareBuildRoot(base: BaseResult, work: string): Promise<
     }
   }
   await extractBase(base.tarball, root);
-  return { root, overlay: false, release: async () => undefined };
+  return { root, overlay: false, devNodes: true, release: async () => undefined };
 }

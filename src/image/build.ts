@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Board, Role } from '../cluster/boards.ts';
 import type { FileTree } from '../render/filetree.ts';
 import { baseSpec, ensureBase, SUITE } from './base.ts';
+import { addDevNodes, devNodeListing } from './devnodes.ts';
 import { assembleDisk, type DiskLayout } from './disk.ts';
 import { buildLayer } from './layer.ts';
 import { hostMirrors, resolveMirrors, sourcesLines, type Mirrors } from './mirror.ts';
@@ -104,6 +105,7 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
   try {
     const buildRoot = await step('root', () => prepareBuildRoot(base, work));
     const dirs = { root: buildRoot.root, boot: join(work, 'boot'), data: join(work, 'data') };
+    const devNodes = buildRoot.devNodes;
     let contentHash: string;
     let packages: PackageEntry[];
     let layout: DiskLayout;
@@ -119,18 +121,25 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
             cmdlineExtras: req.cmdlineExtras,
             sourceDateEpoch: epoch,
           },
-          dirs,
+          { ...dirs, devNodes },
         ),
       );
+      // Sorted, so that the device nodes a rootless build adds to the disk afterwards
+      // (devnodes.ts) hash the same as the ones a root build has in its tree.
       contentHash = await step('hash', async () => {
+        const lines: string[] = [];
+        for (const [label, dir] of Object.entries(dirs)) for (const line of await treeListing(dir)) lines.push(`${label}${line}`);
+        if (!devNodes) lines.push(...devNodeListing(epoch).map((l) => `root${l}`));
         const h = createHash('sha256');
-        for (const [label, dir] of Object.entries(dirs)) for (const line of await treeListing(dir)) h.update(`${label}${line}\n`);
+        for (const line of lines.sort()) h.update(`${line}\n`);
         return h.digest('hex');
       });
       packages = await installedPackages(dirs.root);
-      layout = await step('disk', () =>
-        assembleDisk({ image: raw, dirs, bootType: target.boot === 'efi' ? 'ef' : '0c', seed: name, sourceDateEpoch: epoch }),
-      );
+      layout = await step('disk', async () => {
+        const l = await assembleDisk({ image: raw, dirs, bootType: target.boot === 'efi' ? 'ef' : '0c', seed: name, sourceDateEpoch: epoch });
+        if (!devNodes) await addDevNodes(raw, l.root.startMiB * 1024 * 1024, epoch);
+        return l;
+      });
     } finally {
       await buildRoot.release();
     }

@@ -11,6 +11,7 @@ import { IMAGE_PATH, IMAGE_TARGETS, type ImageKind } from './targets.ts';
 import { enablePiinitPresets } from './presets.ts';
 import { ENABLED_UNITS, kernelCmdline, PERSISTENT_PATHS, ROOT_LABEL, sshHostKeyTree, systemTree } from './system.ts';
 import { clampMtimes } from './treehash.ts';
+import { bindHostDevNodes } from './devnodes.ts';
 
 export interface LayerInput {
   kind: ImageKind;
@@ -34,6 +35,9 @@ export interface LayerDirs {
   boot: string;
   /** The initial content of the data partition. */
   data: string;
+  /** false: root/dev lacks the device nodes (a rootless build): the host's are bound in
+   *  while programs run in the image. Default true. */
+  devNodes?: boolean;
 }
 
 const CHROOT_ENV = {
@@ -50,40 +54,45 @@ export async function buildLayer(input: LayerInput, dirs: LayerDirs): Promise<vo
   const env = { ...CHROOT_ENV, SOURCE_DATE_EPOCH: String(input.sourceDateEpoch) };
   for (const d of [dirs.boot, dirs.data]) await mkdir(d, { recursive: true });
 
-  if (input.debs.length > 0) {
-    const inside = '/tmp/piinit-debs';
-    await mkdir(join(root, inside), { recursive: true });
-    const names: string[] = [];
-    for (const [i, deb] of input.debs.entries()) {
-      const name = `${String(i).padStart(3, '0')}-${basename(deb)}`;
-      await copyFile(deb, join(root, inside, name));
-      names.push(`${inside}/${name}`);
+  const dev = dirs.devNodes === false ? await bindHostDevNodes(root) : null;
+  try {
+    if (input.debs.length > 0) {
+      const inside = '/tmp/piinit-debs';
+      await mkdir(join(root, inside), { recursive: true });
+      const names: string[] = [];
+      for (const [i, deb] of input.debs.entries()) {
+        const name = `${String(i).padStart(3, '0')}-${basename(deb)}`;
+        await copyFile(deb, join(root, inside, name));
+        names.push(`${inside}/${name}`);
+      }
+      // One at a time, in the given (dependency) order: Pre-Depends must be configured first.
+      for (const n of names) await run('chroot', [root, 'dpkg', '--force-confold', '-i', n], { env });
+      await rm(join(root, inside), { recursive: true, force: true });
     }
-    // One at a time, in the given (dependency) order: Pre-Depends must be configured first.
-    for (const n of names) await run('chroot', [root, 'dpkg', '--force-confold', '-i', n], { env });
-    await rm(join(root, inside), { recursive: true, force: true });
+
+    // The FAT partition is for the firmware only: not mounted, so nothing can change the boot files.
+    const tree = new Map([...systemTree({ bootMountable: false }), ...sshHostKeyTree(input.ssh ?? false), ...(input.overlay ?? new Map())]);
+    await writeTree(root, tree);
+
+    const cmdline = kernelCmdline(target.console, input.cmdlineExtras ?? []);
+    if (target.boot === 'raspi') await raspiBoot(root, dirs.boot, cmdline);
+    else await efiBoot(root, dirs.boot, cmdline);
+
+    // The root is read-only at boot: system users and their state directories are made now.
+    await run('chroot', [root, 'systemd-sysusers'], { env });
+    // tmpfiles refuses to do anything without /proc. (It did, silently, until an SSH login
+    // found /home/admin missing on the read-only root.) A private mount namespace gives it a
+    // /proc that disappears with the process.
+    await run(
+      'unshare',
+      ['--mount', '--fork', 'chroot', root, 'sh', '-c', 'mount -t proc proc /proc && exec systemd-tmpfiles --create "$@"', 'tmpfiles', ...TMPFILES_EXCLUDE.map((p) => `--exclude-prefix=${p}`)],
+      { env },
+    );
+    await run('chroot', [root, 'systemctl', 'enable', ...ENABLED_UNITS, ...(input.ssh ? ['ssh.service'] : [])], { env });
+    await enablePiinitPresets(root);
+  } finally {
+    await dev?.release();
   }
-
-  // The FAT partition is for the firmware only: not mounted, so nothing can change the boot files.
-  const tree = new Map([...systemTree({ bootMountable: false }), ...sshHostKeyTree(input.ssh ?? false), ...(input.overlay ?? new Map())]);
-  await writeTree(root, tree);
-
-  const cmdline = kernelCmdline(target.console, input.cmdlineExtras ?? []);
-  if (target.boot === 'raspi') await raspiBoot(root, dirs.boot, cmdline);
-  else await efiBoot(root, dirs.boot, cmdline);
-
-  // The root is read-only at boot: system users and their state directories are made now.
-  await run('chroot', [root, 'systemd-sysusers'], { env });
-  // tmpfiles refuses to do anything without /proc. (It did, silently, until an SSH login
-  // found /home/admin missing on the read-only root.) A private mount namespace gives it a
-  // /proc that disappears with the process.
-  await run(
-    'unshare',
-    ['--mount', '--fork', 'chroot', root, 'sh', '-c', 'mount -t proc proc /proc && exec systemd-tmpfiles --create "$@"', 'tmpfiles', ...TMPFILES_EXCLUDE.map((p) => `--exclude-prefix=${p}`)],
-    { env },
-  );
-  await run('chroot', [root, 'systemctl', 'enable', ...ENABLED_UNITS, ...(input.ssh ? ['ssh.service'] : [])], { env });
-  await enablePiinitPresets(root);
   await lockPasswords(root, input.sourceDateEpoch);
   await cleanup(root);
   await movePersistent(root, dirs.data);
