@@ -24,6 +24,13 @@ function list<T extends string>(value: string | undefined, allowed: readonly T[]
   return items as T[];
 }
 
+/** The image's apt sources: --mirror and --security-mirror, else the host apt's archives. */
+async function archiveSources(mirror: string | undefined, securityMirror: string | undefined): Promise<string[]> {
+  const m = resolveMirrors(await hostMirrors(), { mirror, securityMirror });
+  if (!m.security) process.stderr.write('warning: building without Debian security updates (--security-mirror none)\n');
+  return imageSources(m);
+}
+
 const mib = (n: number | null) => (n === null ? '-' : `${(n / 1024 / 1024).toFixed(0)} MiB`);
 
 export function register(program: Command): void {
@@ -65,21 +72,16 @@ export function register(program: Command): void {
         return reexecRootless(); // as root of a user namespace: rootless.ts
       }
       const { cluster } = await loadCluster(clusterPath);
-      const archives = async () => {
-        const m = resolveMirrors(await hostMirrors(), { mirror: opts.mirror, securityMirror: opts.securityMirror });
-        if (!m.security) process.stderr.write('warning: building without Debian security updates (--security-mirror none)\n');
-        return imageSources(m);
-      };
       if (opts.format === 'oci') {
         const cache = resolve(opts.cache ?? defaultCacheDir());
-        const sources = await archives();
+        const sources = await archiveSources(opts.mirror, opts.securityMirror);
         return imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache: join(cache, 'images'), outDir: resolve(opts.out), sources, subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json });
       }
       const plan = planImages(cluster.nodes, boards, roles);
       const refusal = withoutImageMessage(plan, cluster.nodes);
       if (refusal) throw new UserError(refusal);
       if (plan.images.length === 0) throw new UserError('no node of the cluster matches --board/--role: nothing to build');
-      const sources = await archives();
+      const sources = await archiveSources(opts.mirror, opts.securityMirror);
       const cacheDir = join(resolve(opts.cache ?? defaultCacheDir()), 'images');
       const outDir = resolve(opts.out);
       const ssh = cluster.ssh.authorizedKeys.some((k) => k.trim());
