@@ -90,6 +90,11 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
     const t0 = performance.now();
     try {
       return await fn();
+    } catch (err) {
+      // Ctrl-C reaches the step's tools too (the terminal signals the whole process group):
+      // their failure is the interruption, not an error to show.
+      if (opts.signal?.aborted) throw new UserError(`${name}: interrupted during ${label}; the build's work directory was removed`, 130);
+      throw err;
     } finally {
       timings[label] = Math.round(performance.now() - t0);
     }
