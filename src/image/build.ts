@@ -6,7 +6,7 @@ import type { Board, Role } from '../cluster/boards.ts';
 import type { FileTree } from '../render/filetree.ts';
 import { baseSpec, ensureBase, SUITE } from './base.ts';
 import { addDevNodes, devNodeListing } from './devnodes.ts';
-import { assembleDisk, type DiskLayout } from './disk.ts';
+import { assembleDisk, MiB, type DiskLayout } from './disk.ts';
 import { buildLayer } from './layer.ts';
 import { hostMirrors, resolveMirrors, sourcesLines, type Mirrors } from './mirror.ts';
 import { installedPackages, writeOutputs, type OutputFiles, type PackageEntry, type Sizes, type XzChunkStats } from './outputs.ts';
@@ -142,7 +142,7 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
       packages = await installedPackages(dirs.root);
       layout = await step('disk', async () => {
         const l = await assembleDisk({ image: raw, dirs, bootType: target.boot === 'efi' ? 'ef' : '0c', seed: name, sourceDateEpoch: epoch });
-        if (!devNodes) await addDevNodes(raw, l.root.startMiB * 1024 * 1024, epoch);
+        if (!devNodes) await addDevNodes(raw, l.root.startMiB * MiB, epoch);
         return l;
       });
     } finally {

@@ -58,8 +58,9 @@ export async function addDevNodes(image: string, offset: number, epoch: number):
     const end = stats.indexOf('debugfs: ', start + 1);
     const stat = start < 0 ? '' : stats.slice(start, end < 0 ? undefined : end);
     const dev = `${String(d.major).padStart(2, '0')}:${String(d.minor).padStart(2, '0')}`;
-    if (!/Type: character special\s+Mode:\s+0666\b/.test(stat) || !/User:\s+0\s+Group:\s+0\b/.test(stat) || !stat.includes(`Device major/minor number: ${dev} `)) {
-      throw new Error(`debugfs did not make /dev/${d.name} (${dev}, 0666, root):\n${stat || stats}`);
+    const mode = `0${MODE.toString(8)}`;
+    if (!new RegExp(`Type: character special\\s+Mode:\\s+${mode}\\b`).test(stat) || !/User:\s+0\s+Group:\s+0\b/.test(stat) || !stat.includes(`Device major/minor number: ${dev} `)) {
+      throw new Error(`debugfs did not make /dev/${d.name} (${dev}, ${mode}, root):\n${stat || stats}`);
     }
   }
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { run } from './run.ts';
 import { BOOT_LABEL, DATA_LABEL, ROOT_LABEL } from './system.ts';
 
-const MiB = 1024 * 1024;
+export const MiB = 1024 * 1024;
 const SECTOR = 512;
 
 export interface Partition {

@@ -18,11 +18,12 @@ export function pickMirrors(indextargets: string): { main: string | null; securi
   let main: string | null = null;
   let security: string | null = null;
   for (const line of indextargets.split('\n')) {
-    const [uri, ...label] = line.trim().split(/\s+/);
-    if (!uri || label.length === 0) continue;
+    const [uri, ...words] = line.trim().split(/\s+/);
+    const label = words.join(' ');
+    if (!uri || !label) continue;
     const base = uri.replace(/\/+$/, '');
-    if (label.join(' ') === 'Debian') main ??= base;
-    else if (label.join(' ') === 'Debian-Security') security ??= base;
+    if (label === 'Debian') main ??= base;
+    else if (label === 'Debian-Security') security ??= base;
   }
   return { main, security };
 }
