@@ -41,10 +41,12 @@ export function rootlessProblem(user: string, uid: number, subuid: string | null
   return null;
 }
 
-/** The command that runs argv again as root of a new user namespace (with its own mount and
- *  PID namespaces, and a /proc of its own). */
+/** The command that runs argv again as root of a new user namespace, with its own mount
+ *  namespace and PID namespace: everything started in there ends with argv, and the
+ *  namespace may mount a /proc of its own where a program in the image needs one. /proc
+ *  itself stays the host's, so PIDs in cache names are the host's (orphans.ts). */
 export function rootlessCommand(argv: string[]): string[] {
-  return ['unshare', '--map-auto', '--map-root-user', '--mount', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--', ...argv];
+  return ['unshare', '--map-auto', '--map-root-user', '--mount', '--pid', '--fork', '--propagation', 'private', '--', ...argv];
 }
 
 const readOrNull = (p: string) => {

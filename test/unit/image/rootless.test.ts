@@ -25,9 +25,9 @@ test('rootless problems name what to install and configure, or sudo', () => {
   assert.match(rootlessProblem('alice', 1000, ok, '', true) ?? '', /subordinate/);
 });
 
-test('the rootless command: a user namespace with the subordinate IDs, own mounts, PIDs and /proc', () => {
+test('the rootless command: a user namespace with the subordinate IDs, own mounts and PIDs, the host\'s /proc', () => {
   assert.deepEqual(rootlessCommand(['/usr/bin/node', 'bin/piinit.js', 'image']), [
-    'unshare', '--map-auto', '--map-root-user', '--mount', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--',
+    'unshare', '--map-auto', '--map-root-user', '--mount', '--pid', '--fork', '--propagation', 'private', '--',
     '/usr/bin/node', 'bin/piinit.js', 'image',
   ]);
 });
