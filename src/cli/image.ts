@@ -7,7 +7,7 @@ import { defaultCacheDir } from '../releases/cache.ts';
 import { bootCmdlineExtras } from '../render/index.ts';
 import { buildImage, imageSources, type ImageResult } from '../image/build.ts';
 import { hostMirrors, resolveMirrors } from '../image/mirror.ts';
-import { reexecRootless } from '../image/rootless.ts';
+import { inUserNamespace, reexecRootless } from '../image/rootless.ts';
 import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { prunedMessage } from '../image/prune.ts';
@@ -67,15 +67,12 @@ export function register(program: Command): void {
       const boards = list(opts.board, BOARDS, 'board');
       const roles = list(opts.role, ROLES, 'role');
       if (opts.format !== 'disk' && opts.format !== 'oci') throw new UserError(`unknown --format ${opts.format} (known: disk, oci)`);
-      if (process.getuid?.() !== 0) {
-        if (opts.format === 'oci') throw new UserError('piinit image --format oci needs root (mmdebstrap --mode=root and chroot); run it with sudo');
-        return reexecRootless(); // as root of a user namespace: rootless.ts
-      }
+      if (process.getuid?.() !== 0) return reexecRootless(); // as root of a user namespace: rootless.ts
       const { cluster } = await loadCluster(clusterPath);
       if (opts.format === 'oci') {
         const cache = resolve(opts.cache ?? defaultCacheDir());
         const sources = await archiveSources(opts.mirror, opts.securityMirror);
-        return imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache: join(cache, 'images'), outDir: resolve(opts.out), sources, subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json });
+        return imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache: join(cache, 'images'), outDir: resolve(opts.out), sources, refreshBase: !!opts.refreshBase, subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json });
       }
       const plan = planImages(cluster.nodes, boards, roles);
       const refusal = withoutImageMessage(plan, cluster.nodes);
@@ -89,7 +86,12 @@ export function register(program: Command): void {
       const results: (ImageResult & { nodes: string[] })[] = [];
       // Ctrl-C: the step under way ends (the terminal's SIGINT also ends its tools), the build
       // unmounts its root and removes its work directory. A second one exits at once.
-      const interrupt = onInterrupt('stopping after the current step and cleaning up...', `${join(cacheDir, 'work')} may keep a mounted build root (umount it, then remove it)`);
+      const workDir = join(cacheDir, 'work');
+      const interrupt = onInterrupt(
+        'stopping after the current step and cleaning up...',
+        // A user namespace's mounts end with it; its files belong to the user's subordinate IDs.
+        inUserNamespace() ? `${workDir} may keep a build directory (remove it with: unshare --map-auto --map-root-user rm -rf <dir>)` : `${workDir} may keep a mounted build root (umount it, then remove it)`,
+      );
       try {
         for (const g of plan.images) {
           const target = IMAGE_TARGETS[g.kind];

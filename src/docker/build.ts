@@ -1,7 +1,10 @@
 // `piinit image --format oci`: the amd64 root file system of one role, built by the image
 // pipeline (cached base + our .debs + rendered files), adjusted for a container
 // (container.ts), packed as one reproducible layer tar and written as an image archive
-// `docker load` accepts. No Docker daemon is needed. Needs root (chroot, owners).
+// `docker load` accepts. No Docker daemon is needed. Runs as root or, like `piinit image`,
+// as root of a user namespace (image/rootless.ts): no device nodes are made there, and the
+// layer never carries /dev's nodes (Docker mounts a /dev of its own over it), so both give
+// the same layer.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
@@ -11,6 +14,8 @@ import type { Role } from '../cluster/boards.ts';
 import { baseSpec, ensureBase } from '../image/base.ts';
 import { DEFAULT_SOURCE_DATE_EPOCH, defaultSources } from '../image/build.ts';
 import { extractBase } from '../image/baseroot.ts';
+import { devNodeExcludes } from '../image/devnodes.ts';
+import { inUserNamespace } from '../image/rootless.ts';
 import { buildLayer, writeTree } from '../image/layer.ts';
 import { run } from '../image/run.ts';
 import { clampMtimes } from '../image/treehash.ts';
@@ -31,6 +36,8 @@ export interface ContainerBuildOptions {
   outDir: string;
   sourceDateEpoch?: number;
   sources?: string[];
+  /** Build the base again even when it is cached (Debian's updates since). */
+  refreshBase?: boolean;
   onStep?: (step: string) => void;
   onLine?: (line: string) => void;
 }
@@ -62,7 +69,7 @@ export async function adjustForContainer(dirs: { root: string; data: string }, e
   await clampMtimes(dirs.root, epoch);
 }
 
-/** GNU tar with everything that differs between two builds taken out. */
+/** GNU tar with everything that differs between two builds taken out, /dev's nodes too. */
 export async function writeLayerTar(root: string, out: string, epoch: number): Promise<void> {
   await run('tar', [
     '--create',
@@ -78,6 +85,7 @@ export async function writeLayerTar(root: string, out: string, epoch: number): P
     '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
     '--xattrs',
     '--xattrs-include=security.capability',
+    ...devNodeExcludes(),
     '.',
   ]);
 }
@@ -92,15 +100,16 @@ export async function buildContainerImage(req: ContainerImageRequest, opts: Cont
   const epoch = opts.sourceDateEpoch ?? (Number(process.env.SOURCE_DATE_EPOCH) || DEFAULT_SOURCE_DATE_EPOCH);
   const sources = opts.sources ?? (await defaultSources());
   opts.onStep?.('base');
-  const base = await ensureBase(baseSpec('amd64', sources, req.extraPackages ?? [], epoch), opts.cacheDir, { onLine: opts.onLine });
+  const base = await ensureBase(baseSpec('amd64', sources, req.extraPackages ?? [], epoch), opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine });
   await mkdir(join(opts.cacheDir, 'work'), { recursive: true });
   await mkdir(opts.outDir, { recursive: true });
   const work = await mkdtemp(join(opts.cacheDir, 'work', `oci-${req.cluster}-${req.role}-`));
   try {
     const dirs = { root: join(work, 'root'), boot: join(work, 'boot'), data: join(work, 'data') };
     opts.onStep?.('layer');
-    await extractBase(base.tarball, dirs.root);
-    await buildLayer({ kind: 'amd64', debs: req.debs, sourceDateEpoch: epoch }, dirs);
+    const devNodes = !inUserNamespace();
+    await extractBase(base.tarball, dirs.root, { devNodes });
+    await buildLayer({ kind: 'amd64', debs: req.debs, sourceDateEpoch: epoch }, { ...dirs, devNodes });
     await adjustForContainer(dirs, epoch);
     opts.onStep?.('tar');
     const layer = join(work, 'layer.tar');

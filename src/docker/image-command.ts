@@ -9,7 +9,7 @@ import { buildDockerImages } from './images.ts';
 
 export async function imageOciCommand(
   cluster: Cluster,
-  opts: { roles: Role[] | null; boardsGiven: boolean; releaseCache: string; imageCache: string; outDir: string; sources: string[]; subnet: string; json: boolean; tty: boolean },
+  opts: { roles: Role[] | null; boardsGiven: boolean; releaseCache: string; imageCache: string; outDir: string; sources: string[]; refreshBase: boolean; subnet: string; json: boolean; tty: boolean },
 ): Promise<void> {
   if (opts.boardsGiven) throw new UserError('--format oci builds amd64 container images; --board does not apply');
   const docker = dockerizeCluster(cluster, opts.subnet);
@@ -19,6 +19,7 @@ export async function imageOciCommand(
     imageCache: opts.imageCache,
     outDir: opts.outDir,
     sources: opts.sources,
+    refreshBase: opts.refreshBase,
     ...(opts.roles ? { roles: opts.roles } : {}),
     onStep: opts.tty ? (role, s) => process.stdout.write(`oci ${role}: ${s}…\n`) : undefined,
   });

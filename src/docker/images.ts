@@ -21,6 +21,8 @@ export interface DockerImagesOptions {
   sourceDateEpoch?: number;
   /** apt sources of the base (default: the host's Debian archives). */
   sources?: string[];
+  /** Build the base again even when it is cached. */
+  refreshBase?: boolean;
   onStep?: (role: Role, step: string) => void;
 }
 
@@ -40,7 +42,7 @@ export async function buildDockerImages(cluster: Cluster, opts: DockerImagesOpti
       out.push(
         await buildContainerImage(
           { cluster: cluster.name, role, debs, extraPackages: [...optionalPackages({ ssh, wifi: cluster.wifi !== null, raspi: false }), ...external] },
-          { cacheDir: opts.imageCache, outDir: opts.outDir, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), ...(opts.sources ? { sources: opts.sources } : {}), onStep: (s) => opts.onStep?.(role, s) },
+          { cacheDir: opts.imageCache, outDir: opts.outDir, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), ...(opts.sources ? { sources: opts.sources } : {}), refreshBase: opts.refreshBase, onStep: (s) => opts.onStep?.(role, s) },
         ),
       );
     }
