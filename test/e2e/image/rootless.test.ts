@@ -22,6 +22,8 @@ import { HOST_COMPONENTS_YAML, seedHostAmd64 } from '../../integration/deb/seed-
 import { startVm } from './vm.ts';
 
 const USER = 'piinit-rootless';
+/** The test cache's bases and downloaded .debs (shared with the other image tests). */
+const SHARED = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(testCacheDir(), 'images');
 const CLUSTER_YAML = `name: rootless
 datacenter: rootless
 domain: consul
@@ -99,11 +101,10 @@ function amd64Inputs(): Promise<Amd64Inputs> {
     const debDir = join(home, 'debs');
     const packages = asRoot(['packages', clusterPath, '--arch', 'amd64', '--cache', rootCache, '--out', debDir, '--compression', 'gzip']);
     assert.equal(packages.status, 0, packages.stderr);
-    const shared = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(testCacheDir(), 'images');
-    await mkdir(shared, { recursive: true });
-    await symlink(shared, join(rootCache, 'images'));
+    await mkdir(SHARED, { recursive: true });
+    await symlink(SHARED, join(rootCache, 'images'));
     await mkdir(join(userCache, 'images', 'debs'), { recursive: true });
-    await cp(join(shared, 'debs', 'amd64'), join(userCache, 'images', 'debs', 'amd64'), { recursive: true });
+    await cp(join(SHARED, 'debs', 'amd64'), join(userCache, 'images', 'debs', 'amd64'), { recursive: true });
     chownTree(home, uid);
     return { home, clusterPath, debDir, rootCache, userCache };
   })();
@@ -204,7 +205,6 @@ test('piinit image --format oci as an ordinary user: the same layer and image as
   assert.deepEqual(listing.filter((l) => /^[cb]/.test(l)), [], 'no device nodes in the layer');
 });
 
-
 /** Processes of the user or of its subordinate IDs (pid and command line), from /proc. */
 async function userProcesses(): Promise<string[]> {
   const ranges = readFileSync('/etc/subuid', 'utf8').split('\n').map((l) => l.split(':')).filter((f) => f[0] === USER || f[0] === String(uid)).map((f) => [Number(f[1]), Number(f[1]) + Number(f[2])] as const);
@@ -222,8 +222,7 @@ async function userProcesses(): Promise<string[]> {
 test('Ctrl-C in a rootless build: the interruption reported, nothing of the build left running or behind', { timeout: 20 * 60_000 }, async () => {
   const { home, clusterPath, debDir } = await amd64Inputs();
   const cache = join(home, 'cache-interrupt'); // a base of its own, so that one is being built
-  const shared = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(testCacheDir(), 'images');
-  await cp(join(shared, 'debs', 'amd64'), join(cache, 'images', 'debs', 'amd64'), { recursive: true });
+  await cp(join(SHARED, 'debs', 'amd64'), join(cache, 'images', 'debs', 'amd64'), { recursive: true });
   chownTree(cache, uid);
   // setpriv, not runuser: runuser's parent answers SIGINT by sending its child SIGTERM. Like
   // a shell, the test starts piinit in a process group of its own and signals the group.
@@ -301,17 +300,16 @@ const r = await buildImage({ cluster: 'rootless', board: 'pi4', role: 'server', 
 console.log(JSON.stringify({ contentHash: r.contentHash, baseKey: r.baseKey, baseCached: r.baseCached, raw: r.files.raw }));
 `,
   );
-  const shared = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(testCacheDir(), 'images');
   const userCache = join(dir, 'cache');
   await mkdir(join(userCache, 'debs'), { recursive: true });
-  await cp(join(shared, 'debs', 'arm64'), join(userCache, 'debs', 'arm64'), { recursive: true });
+  await cp(join(SHARED, 'debs', 'arm64'), join(userCache, 'debs', 'arm64'), { recursive: true });
   chownTree(dir, uid);
   const run = (args: string[]) => spawnSync(args[0]!, args.slice(1), { cwd: app, encoding: 'utf8', env: { ...ENV, HOME: dir }, timeout: 40 * 60_000, maxBuffer: 1 << 26 });
   const tsx = [process.execPath, '--import', 'tsx', script];
   const byUser = run(['runuser', '-m', '-u', USER, '--', ...rootlessCommand([...tsx, dir, userCache])]);
   assert.equal(byUser.status, 0, byUser.stderr);
   await mkdir(join(work, 'arm64-root'));
-  const byRoot = run([...tsx, join(work, 'arm64-root'), shared, 'refresh']); // the amd64 test's --refresh-base
+  const byRoot = run([...tsx, join(work, 'arm64-root'), SHARED, 'refresh']); // the amd64 test's --refresh-base
   assert.equal(byRoot.status, 0, byRoot.stderr);
   const u = JSON.parse(byUser.stdout) as { contentHash: string; baseKey: string; baseCached: boolean; raw: string };
   const r = JSON.parse(byRoot.stdout) as typeof u;
