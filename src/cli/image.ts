@@ -10,6 +10,7 @@ import { hostMirrors, resolveMirrors } from '../image/mirror.ts';
 import { inUserNamespace, reexecRootless } from '../image/rootless.ts';
 import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
+import { oldBaseNote } from '../image/base-age.ts';
 import { prunedMessage } from '../image/prune.ts';
 import { planImages, withoutImageMessage } from '../image/plan.ts';
 import { IMAGE_TARGETS } from '../image/targets.ts';
@@ -119,6 +120,8 @@ export function register(program: Command): void {
             },
           );
           results.push({ ...r, nodes: g.nodes });
+          const note = oldBaseNote(`${r.name}.img`, r.baseBuiltAt ? new Date(r.baseBuiltAt) : null, Date.now());
+          if (note) process.stderr.write(`${note}\n`);
           if (!opts.json) {
             console.log(
               `${r.name}.img  ${mib(r.sizes.rawBytes)} raw, ${mib(r.sizes.usedBytes)} used, ${mib(r.sizes.xzBytes)} xz` +
@@ -133,7 +136,7 @@ export function register(program: Command): void {
         interrupt.dispose();
       }
       if (opts.json) {
-        console.log(JSON.stringify(results.map((r) => ({ name: r.name, kind: r.kind, role: r.role, nodes: r.nodes, files: r.files, sizes: r.sizes, sha256: r.sha256, xzChunks: r.xzChunks, baseKey: r.baseKey, baseCached: r.baseCached, prunedBases: r.prunedBases, contentHash: r.contentHash, timings: r.timings })), null, 2));
+        console.log(JSON.stringify(results.map((r) => ({ name: r.name, kind: r.kind, role: r.role, nodes: r.nodes, files: r.files, sizes: r.sizes, sha256: r.sha256, xzChunks: r.xzChunks, baseKey: r.baseKey, baseCached: r.baseCached, baseBuiltAt: r.baseBuiltAt, prunedBases: r.prunedBases, contentHash: r.contentHash, timings: r.timings })), null, 2));
       } else {
         console.log(`images in ${outDir}`);
       }

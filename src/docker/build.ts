@@ -50,6 +50,8 @@ export interface ContainerImageResult {
   imageId: string;
   layerDigest: string;
   baseCached: boolean;
+  /** When the base was built, ISO 8601 (null: unknown); see image/base-age.ts. */
+  baseBuiltAt: string | null;
   /** Stale amd64 bases removed from the cache by this build (image/prune.ts). */
   prunedBases: string[];
 }
@@ -121,7 +123,7 @@ export async function buildContainerImage(req: ContainerImageRequest, opts: Cont
     opts.onStep?.('archive');
     const cfg = containerImageConfig(tag, epoch, { 'piinit.cluster': req.cluster, 'piinit.role': req.role });
     const r = await writeImageArchive(layer, cfg, archive);
-    return { role: req.role, tag, archive, imageId: r.imageId, layerDigest: r.layerDigest, baseCached: base.cached, prunedBases: base.pruned };
+    return { role: req.role, tag, archive, imageId: r.imageId, layerDigest: r.layerDigest, baseCached: base.cached, baseBuiltAt: base.builtAt?.toISOString() ?? null, prunedBases: base.pruned };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -3,6 +3,7 @@
 import type { Role } from '../cluster/boards.ts';
 import type { Cluster } from '../cluster/types.ts';
 import { UserError } from '../errors.ts';
+import { oldBaseNote } from '../image/base-age.ts';
 import { prunedMessage } from '../image/prune.ts';
 import { dockerizeCluster } from './dockerize.ts';
 import { buildDockerImages } from './images.ts';
@@ -24,6 +25,10 @@ export async function imageOciCommand(
     onStep: opts.tty ? (role, s) => process.stdout.write(`oci ${role}: ${s}…\n`) : undefined,
   });
   if (results.length === 0) throw new UserError('no node of the cluster matches --role: nothing to build');
+  for (const r of results) {
+    const note = oldBaseNote(r.archive, r.baseBuiltAt ? new Date(r.baseBuiltAt) : null, Date.now());
+    if (note) process.stderr.write(`${note}\n`);
+  }
   if (opts.json) {
     console.log(JSON.stringify({ subnet: opts.subnet, images: results }, null, 2));
     return;

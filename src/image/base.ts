@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rename, rm, stat, writeFile, chmod } from 'node:fs/prom
 import { join } from 'node:path';
 import type { DebianArch } from '../cluster/boards.ts';
 import { BASE_PACKAGES, IMAGE_PATH, IMAGE_TARGETS, type ImageKind } from './targets.ts';
+import { birthTime } from './base-age.ts';
 import { buildDirPrefix, removeOrphans } from './orphans.ts';
 import { markUsed, pruneBases } from './prune.ts';
 import { run } from './run.ts';
@@ -226,6 +227,8 @@ export interface BaseResult {
   cached: boolean;
   /** Bases of the same suite and kind this call removed from the cache (prune.ts). */
   pruned: string[];
+  /** When the base was built (base-age.ts); null where the file system does not say. */
+  builtAt: Date | null;
 }
 
 /** Returns the cached base tarball for spec, building it with mmdebstrap when missing.
@@ -242,7 +245,7 @@ export async function ensureBase(
   const group = `${spec.suite}-${spec.kind}`;
   if (!opts.refresh && (await exists(tarball))) {
     await markUsed(tarball);
-    return { tarball, key, cached: true, pruned: await pruneBases(dir, group, key) };
+    return { tarball, key, cached: true, pruned: await pruneBases(dir, group, key), builtAt: await birthTime(tarball) };
   }
   await mkdir(dir, { recursive: true });
   const debCache = join(cacheDir, 'debs', spec.arch);
@@ -291,7 +294,7 @@ export async function ensureBase(
       },
     );
     await rename(partial, tarball);
-    return { tarball, key, cached: false, pruned: await pruneBases(dir, group, key) };
+    return { tarball, key, cached: false, pruned: await pruneBases(dir, group, key), builtAt: new Date() };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

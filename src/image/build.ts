@@ -54,6 +54,8 @@ export interface ImageResult {
   role: Role;
   baseKey: string;
   baseCached: boolean;
+  /** When the base was built, ISO 8601 (null: unknown); see base-age.ts. */
+  baseBuiltAt: string | null;
   /** Stale bases of this kind removed from the cache by this build (image/prune.ts). */
   prunedBases: string[];
   /** sha256 over the listing of root, boot and data trees (paths, modes, owners, mtimes, content). */
@@ -168,7 +170,7 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
         { xz: opts.xz ?? true, cacheDir: opts.cacheDir },
       ),
     );
-    return { name, kind, role: req.role, baseKey: base.key, baseCached: base.cached, prunedBases: base.pruned, contentHash, files: out.files, sizes: out.sizes, sha256: out.sha256, xzChunks: out.xzChunks, layout, timings };
+    return { name, kind, role: req.role, baseKey: base.key, baseCached: base.cached, baseBuiltAt: base.builtAt?.toISOString() ?? null, prunedBases: base.pruned, contentHash, files: out.files, sizes: out.sizes, sha256: out.sha256, xzChunks: out.xzChunks, layout, timings };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

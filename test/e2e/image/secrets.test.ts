@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadCluster } from '../../../src/cluster/load.ts';
@@ -74,11 +74,14 @@ test('`piinit packages` + `piinit image --json`: the server image and its output
   const out = join(work, 'images');
   const cli = piinit(['image', clusterPath, '--board', 'amd64', '--role', 'server', '--debs', debDir, '--cache', join(work, 'cache'), '--out', out, '--no-xz', '--json']);
   assert.equal(cli.status, 0, cli.stderr);
-  const results = JSON.parse(cli.stdout) as { name: string; kind: string; role: string; nodes: string[]; files: { raw: string; xz?: string; bmap: string; sha256: string; manifest: string }; sha256: string }[];
+  const results = JSON.parse(cli.stdout) as { name: string; kind: string; role: string; nodes: string[]; files: { raw: string; xz?: string; bmap: string; sha256: string; manifest: string }; sha256: string; baseKey: string; baseBuiltAt: string | null }[];
   assert.equal(results.length, 1, 'one image: the amd64 server');
   const image = results[0]!;
   assert.deepEqual([image.name, image.kind, image.role], ['scantest-amd64-server', 'amd64', 'server']);
   assert.deepEqual(image.nodes, ['core1', 'core2', 'core3'], 'the nodes whose cards take this image');
+  const base = statSync(join(cache, 'base', `bookworm-amd64-${image.baseKey}.tar`));
+  assert.equal(image.baseBuiltAt, base.birthtime.toISOString(), "when the base was built: its tarball's birth time");
+  assert.ok(base.mtimeMs > base.birthtimeMs, 'not its mtime, which says when it was last used');
   assert.deepEqual(
     (await readdir(out)).sort(),
     ['scantest-amd64-server.img', 'scantest-amd64-server.img.bmap', 'scantest-amd64-server.img.sha256', 'scantest-amd64-server.manifest.json'],

@@ -17,7 +17,7 @@ test('a build root is an overlay over the base unpacked once: the build changes 
     await writeFile(join(src, 'etc/old'), 'base\n');
     const tarball = join(work, 'base-x.tar');
     execFileSync('tar', ['--numeric-owner', '-cf', tarball, '-C', src, '.']);
-    const base = { tarball, key: 'x', cached: false, pruned: [] };
+    const base = { tarball, key: 'x', cached: false, pruned: [], builtAt: null };
 
     const build1 = join(work, 'build1');
     const r = await prepareBuildRoot(base, build1);
