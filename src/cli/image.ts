@@ -120,7 +120,7 @@ export function register(program: Command): void {
             },
           );
           results.push({ ...r, nodes: g.nodes });
-          const note = oldBaseNote(`${r.name}.img`, r.baseBuiltAt ? new Date(r.baseBuiltAt) : null, Date.now());
+          const note = oldBaseNote(`${r.name}.img`, r.baseBuiltAt, Date.now());
           if (note) process.stderr.write(`${note}\n`);
           if (!opts.json) {
             console.log(

@@ -26,7 +26,7 @@ export async function imageOciCommand(
   });
   if (results.length === 0) throw new UserError('no node of the cluster matches --role: nothing to build');
   for (const r of results) {
-    const note = oldBaseNote(r.archive, r.baseBuiltAt ? new Date(r.baseBuiltAt) : null, Date.now());
+    const note = oldBaseNote(r.archive, r.baseBuiltAt, Date.now());
     if (note) process.stderr.write(`${note}\n`);
   }
   if (opts.json) {

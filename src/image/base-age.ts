@@ -13,13 +13,14 @@ export async function birthTime(path: string): Promise<Date | null> {
   return s.birthtimeMs > 0 ? s.birthtime : null;
 }
 
-/** The note for an image built on a base from builtAt, or null for a recent one. Pure. */
-export function oldBaseNote(image: string, builtAt: Date | null, nowMs: number): string | null {
+/** The note for an image built on a base from builtAt (ISO 8601, as results report it), or
+ *  null for a recent one or an unknown date. Pure. */
+export function oldBaseNote(image: string, builtAt: string | null, nowMs: number): string | null {
   if (!builtAt) return null;
-  const days = Math.floor((nowMs - builtAt.getTime()) / DAY_MS);
+  const days = Math.floor((nowMs - Date.parse(builtAt)) / DAY_MS);
   if (days < OLD_BASE_DAYS) return null;
   return (
-    `note: ${image} is built on a cached base from ${builtAt.toISOString().slice(0, 10)} (${days} days ago); ` +
+    `note: ${image} is built on a cached base from ${builtAt.slice(0, 10)} (${days} days ago); ` +
     "Debian's updates since then, security fixes among them, are not in it: --refresh-base builds the base again"
   );
 }

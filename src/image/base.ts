@@ -294,7 +294,7 @@ export async function ensureBase(
       },
     );
     await rename(partial, tarball);
-    return { tarball, key, cached: false, pruned: await pruneBases(dir, group, key), builtAt: new Date() };
+    return { tarball, key, cached: false, pruned: await pruneBases(dir, group, key), builtAt: await birthTime(tarball) };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

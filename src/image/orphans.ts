@@ -36,9 +36,10 @@ const alive = (pid: number) => existsSync(`/proc/${pid}`);
 /** Removes the entries of dir whose maker is gone; returns their names. */
 export async function removeOrphans(dir: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
+  const self = procPid();
   const gone = names.filter((n) => {
     const pid = workEntryPid(n);
-    return pid !== null && pid !== procPid() && !alive(pid);
+    return pid !== null && pid !== self && !alive(pid);
   });
   for (const n of gone) await rm(join(dir, n), { recursive: true, force: true });
   return gone;

@@ -9,15 +9,16 @@ import { markUsed } from '../../../src/image/prune.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = Date.parse('2026-11-29T12:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString();
 
 test('a base younger than a week gets no note; an older one names its date, its age and --refresh-base', () => {
-  assert.equal(oldBaseNote('x.img', new Date(NOW - (OLD_BASE_DAYS * DAY - 1)), NOW), null);
+  assert.equal(oldBaseNote('x.img', iso(NOW - (OLD_BASE_DAYS * DAY - 1)), NOW), null);
   assert.equal(oldBaseNote('x.img', null, NOW), null, 'unknown age: nothing to say');
   assert.equal(
-    oldBaseNote('homelab-rpi-arm64-server.img', new Date(NOW - 9 * DAY), NOW),
+    oldBaseNote('homelab-rpi-arm64-server.img', iso(NOW - 9 * DAY), NOW),
     "note: homelab-rpi-arm64-server.img is built on a cached base from 2026-11-20 (9 days ago); Debian's updates since then, security fixes among them, are not in it: --refresh-base builds the base again",
   );
-  assert.match(oldBaseNote('x.img', new Date(NOW - OLD_BASE_DAYS * DAY), NOW) ?? '', /\(7 days ago\)/);
+  assert.match(oldBaseNote('x.img', iso(NOW - OLD_BASE_DAYS * DAY), NOW) ?? '', /\(7 days ago\)/);
 });
 
 test("a base's age is its tarball's birth time, which marking it used leaves alone", async () => {
