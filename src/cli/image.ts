@@ -11,6 +11,7 @@ import { inUserNamespace, reexecRootless } from '../image/rootless.ts';
 import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { oldBaseNote } from '../image/base-age.ts';
+import { refreshOnce } from '../image/base.ts';
 import { prunedMessage } from '../image/prune.ts';
 import { planImages, withoutImageMessage } from '../image/plan.ts';
 import { IMAGE_TARGETS } from '../image/targets.ts';
@@ -50,7 +51,7 @@ export function register(program: Command): void {
     .option('--debs <dir>', 'directory with the .debs from `piinit packages`', 'packages')
     .option('--cache <dir>', 'cache directory (base root file systems under <cache>/images; default: $XDG_CACHE_HOME/piinit or ~/.cache/piinit)')
     .option('--no-xz', 'skip the xz-compressed copy')
-    .option('--refresh-base', 'rebuild the cached base root file systems (e.g. for Debian security updates)')
+    .option('--refresh-base', 'rebuild the cached base root file systems, each once (e.g. for Debian security updates)')
     .option('--mirror <url>', "the Debian archive to build from (default: the one the host's apt uses)")
     .option('--security-mirror <url>', "the Debian security archive (default: the host apt's); none: build without security updates")
     .option('--json', 'print the results as JSON')
@@ -85,6 +86,7 @@ export function register(program: Command): void {
       const ssh = cluster.ssh.authorizedKeys.some((k) => k.trim());
       const tty = process.stdout.isTTY && !opts.json;
       const results: (ImageResult & { nodes: string[] })[] = [];
+      const refreshBase = opts.refreshBase ? refreshOnce() : false; // images of one kind may share a base
       // Ctrl-C: the step under way ends (the terminal's SIGINT also ends its tools), the build
       // unmounts its root and removes its work directory. A second one exits at once.
       const workDir = join(cacheDir, 'work');
@@ -114,7 +116,7 @@ export function register(program: Command): void {
               outDir,
               xz: opts.xz,
               sources,
-              refreshBase: opts.refreshBase,
+              refreshBase,
               onStep: tty ? (s) => process.stdout.write(`${g.kind} ${g.role}: ${s}…\n`) : undefined,
               signal: interrupt.signal,
             },

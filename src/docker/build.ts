@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Role } from '../cluster/boards.ts';
-import { baseSpec, ensureBase } from '../image/base.ts';
+import { baseSpec, ensureBase, type RefreshBase } from '../image/base.ts';
 import { DEFAULT_SOURCE_DATE_EPOCH, defaultSources } from '../image/build.ts';
 import { extractBase } from '../image/baseroot.ts';
 import { devNodeExcludes } from '../image/devnodes.ts';
@@ -36,8 +36,8 @@ export interface ContainerBuildOptions {
   outDir: string;
   sourceDateEpoch?: number;
   sources?: string[];
-  /** Build the base again even when it is cached (Debian's updates since). */
-  refreshBase?: boolean;
+  /** Build the base again even when it is cached (Debian's updates since); see RefreshBase. */
+  refreshBase?: RefreshBase;
   onStep?: (step: string) => void;
   onLine?: (line: string) => void;
 }

@@ -8,6 +8,7 @@ import { buildPackages, rolesOf } from '../deb/build.ts';
 import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { buildContainerImage, type ContainerImageResult } from './build.ts';
+import { refreshOnce } from '../image/base.ts';
 
 export interface DockerImagesOptions {
   /** Release cache (`piinit fetch`). */
@@ -21,7 +22,7 @@ export interface DockerImagesOptions {
   sourceDateEpoch?: number;
   /** apt sources of the base (default: the host's Debian archives). */
   sources?: string[];
-  /** Build the base again even when it is cached. */
+  /** Build each base again once even when it is cached. */
   refreshBase?: boolean;
   onStep?: (role: Role, step: string) => void;
 }
@@ -35,6 +36,7 @@ export async function buildDockerImages(cluster: Cluster, opts: DockerImagesOpti
       compression: { kind: 'gzip', level: 1 }, ...(opts.sourceDateEpoch !== undefined ? { epoch: opts.sourceDateEpoch } : {}) });
     const ssh = cluster.ssh.authorizedKeys.some((k) => k.trim());
     const out: ContainerImageResult[] = [];
+    const refreshBase = opts.refreshBase ? refreshOnce() : false; // the roles may share one base
     for (const role of roles) {
       opts.onStep?.(role, 'packages');
       const debs = await roleDebs(debDir, cluster.name, role, 'amd64');
@@ -42,7 +44,7 @@ export async function buildDockerImages(cluster: Cluster, opts: DockerImagesOpti
       out.push(
         await buildContainerImage(
           { cluster: cluster.name, role, debs, extraPackages: [...optionalPackages({ ssh, wifi: cluster.wifi !== null, raspi: false }), ...external] },
-          { cacheDir: opts.imageCache, outDir: opts.outDir, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), ...(opts.sources ? { sources: opts.sources } : {}), refreshBase: opts.refreshBase, onStep: (s) => opts.onStep?.(role, s) },
+          { cacheDir: opts.imageCache, outDir: opts.outDir, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), ...(opts.sources ? { sources: opts.sources } : {}), refreshBase, onStep: (s) => opts.onStep?.(role, s) },
         ),
       );
     }

@@ -231,19 +231,34 @@ export interface BaseResult {
   builtAt: Date | null;
 }
 
+/** Whether ensureBase builds a base again although it is cached: always, never, or by its key. */
+export type RefreshBase = boolean | ((key: string) => boolean);
+
+/** --refresh-base for one run of several images: each base is built again once, not once per
+ *  image that shares it. */
+export function refreshOnce(): (key: string) => boolean {
+  const done = new Set<string>();
+  return (key) => {
+    if (done.has(key)) return false;
+    done.add(key);
+    return true;
+  };
+}
+
 /** Returns the cached base tarball for spec, building it with mmdebstrap when missing.
  *  cacheDir/debs/<arch> keeps the downloaded .debs between builds (a warm package cache). */
 export async function ensureBase(
   spec: BaseSpec,
   cacheDir: string,
-  opts: { refresh?: boolean; onLine?: (l: string) => void } = {},
+  opts: { refresh?: RefreshBase; onLine?: (l: string) => void } = {},
 ): Promise<BaseResult> {
   const key = baseKey(spec);
+  const refresh = typeof opts.refresh === 'function' ? opts.refresh(key) : !!opts.refresh;
   const dir = join(cacheDir, 'base');
   const tarball = join(dir, `${spec.suite}-${spec.kind}-${key}.tar`);
   await removeOrphans(dir);
   const group = `${spec.suite}-${spec.kind}`;
-  if (!opts.refresh && (await exists(tarball))) {
+  if (!refresh && (await exists(tarball))) {
     await markUsed(tarball);
     return { tarball, key, cached: true, pruned: await pruneBases(dir, group, key), builtAt: await birthTime(tarball) };
   }

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Board, Role } from '../cluster/boards.ts';
 import type { FileTree } from '../render/filetree.ts';
-import { baseSpec, ensureBase, SUITE } from './base.ts';
+import { baseSpec, ensureBase, SUITE, type RefreshBase } from './base.ts';
 import { addDevNodes, devNodeListing } from './devnodes.ts';
 import { assembleDisk, MiB, type DiskLayout } from './disk.ts';
 import { buildLayer } from './layer.ts';
@@ -39,7 +39,8 @@ export interface BuildOptions {
   outDir: string;
   sourceDateEpoch?: number;
   xz?: boolean;
-  refreshBase?: boolean;
+  /** true: build the base again even if cached; refreshOnce() for several images in one run. */
+  refreshBase?: RefreshBase;
   /** Sources lines; default: the host's Debian mirror with main + non-free-firmware. */
   sources?: string[];
   onStep?: (step: string) => void;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BOARD_INFO, BOARDS } from '../../../src/cluster/boards.ts';
-import { baseKey, baseSpec, essentialHook } from '../../../src/image/base.ts';
+import { baseKey, baseSpec, essentialHook, refreshOnce } from '../../../src/image/base.ts';
 import { derivedUuid, planDisk, sfdiskScript } from '../../../src/image/disk.ts';
 import { pickMirrors, resolveMirrors, sourcesLines } from '../../../src/image/mirror.ts';
 import { parsePackageList } from '../../../src/image/outputs.ts';
@@ -29,6 +29,12 @@ test('base cache key changes with each input and not otherwise', () => {
   assert.notEqual(baseKey(a), baseKey(baseSpec('rpi-arm64', SOURCES, [], 1704067201)));
   // Package order does not matter.
   assert.deepEqual(baseSpec('amd64', SOURCES, ['b', 'a'], 1).packages, baseSpec('amd64', SOURCES, ['a', 'b'], 1).packages);
+});
+
+test('--refresh-base over several images: each base key is built again once, every refresher on its own', () => {
+  const refresh = refreshOnce();
+  assert.deepEqual(['k1', 'k2', 'k1', 'k2', 'k1'].map(refresh), [true, true, false, false, false]);
+  assert.equal(refreshOnce()('k1'), true, 'another run refreshes again');
 });
 
 test('the initramfs hook asks for MODULES=list with the board modules', () => {
