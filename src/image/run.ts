@@ -31,12 +31,13 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
     });
   }
   const r = await child;
-  if ((r as { code?: string }).code === 'ENOENT' || r.failed && r.exitCode === undefined) {
+  if ((r as { code?: string }).code === 'ENOENT') {
     throw new UserError(`${cmd} is not installed (scripts/setup-test-host.sh lists what image building needs)`);
   }
-  if (r.exitCode !== 0) {
-    const out = String(r.all ?? '').split('\n').slice(-40).join('\n');
-    throw new UserError(`${cmd} failed (exit ${r.exitCode}):\n${out}`);
-  }
+  const out = () => String(r.all ?? '').split('\n').slice(-40).join('\n');
+  // Ended by a signal: the OOM killer, a crash under qemu-user, a Ctrl-C aimed at it.
+  if (r.signal) throw new UserError(`${cmd} was ended by ${r.signal}:\n${out()}`);
+  if (r.exitCode === undefined) throw new UserError(`${cmd} could not be started: ${r.shortMessage}`);
+  if (r.exitCode !== 0) throw new UserError(`${cmd} failed (exit ${r.exitCode}):\n${out()}`);
   return String(r.stdout);
 }
