@@ -8,7 +8,7 @@ import { UserError } from '../errors.ts';
 import { arChunks } from './ar.ts';
 import { memberSuffix } from './compress.ts';
 import { conffilesOf, controlFile, installedSizeKiB, md5sumsFile, validatePackage } from './control.ts';
-import { type Compression, type DebEntry, type DebPackage, debFileName } from './model.ts';
+import { type Compression, type DebEntry, type DebPackage, debFileName, isSymlinkEntry } from './model.ts';
 import { buildTar, withParents } from './tar.ts';
 
 export interface WriteOptions {
@@ -57,6 +57,13 @@ export interface WrittenDeb {
   size: number;
 }
 
+/** A package with files others may not read (the cluster's keys and tokens) is itself
+ *  readable by its owner only: anyone could unpack them from it. Pure. */
+export function debFileMode(p: DebPackage): number {
+  const hidden = [...p.files.values()].some((e) => !isSymlinkEntry(e) && !('directory' in e) && (e.mode & 0o004) === 0);
+  return hidden ? 0o600 : 0o644;
+}
+
 /** Builds and writes <outDir>/<name>_<version>_<arch>.deb atomically. */
 export async function writeDeb(p: DebPackage, outDir: string, opts: WriteOptions): Promise<WrittenDeb> {
   const chunks = await buildDeb(p, opts);
@@ -65,7 +72,7 @@ export async function writeDeb(p: DebPackage, outDir: string, opts: WriteOptions
   const tmp = join(outDir, `.${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let handle;
   try {
-    handle = await open(tmp, 'wx', 0o644);
+    handle = await open(tmp, 'wx', debFileMode(p));
   } catch (err) {
     throw outDirError(err, outDir);
   }

@@ -83,7 +83,7 @@ export async function writeImageArchive(layerTar: string, cfg: ImageConfig, out:
   const mtime = new Date(cfg.created * 1000);
   const pack = tar.pack();
   const tmp = `${out}.tmp-${process.pid}`;
-  const written = pipeline(pack, createWriteStream(tmp, { mode: 0o644 }));
+  const written = pipeline(pack, createWriteStream(tmp, { mode: 0o600 })); // the cluster's keys and tokens are in it
   const entry = (name: string, body: Buffer) =>
     new Promise<void>((resolve, reject) => pack.entry({ name, mode: 0o644, mtime, uid: 0, gid: 0 }, body, (e) => (e ? reject(e) : resolve())));
   try {

@@ -5,6 +5,7 @@
 // shared through $PIINIT_IMAGE_TEST_CACHE, by default the test cache's images/ (kept between
 // runs, so it is built once per CI run).
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +49,7 @@ test('the server role as an OCI/Docker archive: reproducible, loads, boots syste
   assert.equal(second.layerDigest, first.layerDigest, 'same inputs, same layer');
   assert.equal(second.imageId, first.imageId, 'same inputs, same image config');
   assert.match(first.tag, /^piinit\/homelab-server:[0-9a-f]{12}$/);
+  assert.equal(statSync(first.archive).mode & 0o777, 0o600, "the archive holds the cluster's keys: owner-only");
 
   const d = await dockerdStarting;
   const loaded = await docker(d, ['load', '-i', first.archive]);

@@ -2,8 +2,8 @@
 // release cache, byte-identical when built again, and clear errors (nothing left behind)
 // for a release missing from the cache, a binary for the wrong arch and a read-only --out.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, utimes } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -79,6 +79,15 @@ test('piinit packages --arch amd64 builds the whole set; a rebuild is byte-ident
   for (const f of files) {
     assert.ok((await readFile(join(out1, f))).equals(await readFile(join(out2, f))), `${f} differs between two builds`);
   }
+  // A package with a file others may not read (a key, a token) is readable by its owner only.
+  let hidden = 0;
+  for (const f of files) {
+    const listing = execFileSync('dpkg-deb', ['-c', join(out1, f)], { encoding: 'utf8' });
+    const secret = listing.split('\n').some((l) => /^-.{6}-/.test(l));
+    if (secret) hidden += 1;
+    assert.equal((await stat(join(out1, f))).mode & 0o777, secret ? 0o600 : 0o644, f);
+  }
+  assert.ok(hidden > 0 && hidden < files.length, `${hidden} of ${files.length} packages hold secrets`);
 });
 
 test('without SOURCE_DATE_EPOCH the cluster files’ time sets the version; a later change upgrades', async () => {
