@@ -109,6 +109,10 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
 
   await mkdir(join(opts.cacheDir, 'work'), { recursive: true });
   await mkdir(opts.outDir, { recursive: true });
+  const raw = join(opts.outDir, `${name}.img`);
+  // Assembled beside its final name (same file system: the rename keeps it sparse), put in
+  // place with the other outputs by writeOutputs; removed below if the build stops first.
+  const partial = `${raw}.partial`;
   const work = await mkdtemp(join(opts.cacheDir, 'work', `${name}-`));
   try {
     const buildRoot = await step('root', () => prepareBuildRoot(base, work));
@@ -117,7 +121,6 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
     let contentHash: string;
     let packages: PackageEntry[];
     let layout: DiskLayout;
-    const raw = join(opts.outDir, `${name}.img`);
     try {
       await step('layer', () =>
         buildLayer(
@@ -144,8 +147,8 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
       });
       packages = await installedPackages(dirs.root);
       layout = await step('disk', async () => {
-        const l = await assembleDisk({ image: raw, dirs, bootType: target.boot === 'efi' ? 'ef' : '0c', seed: name, sourceDateEpoch: epoch });
-        if (!devNodes) await addDevNodes(raw, l.root.startMiB * MiB, epoch);
+        const l = await assembleDisk({ image: partial, dirs, bootType: target.boot === 'efi' ? 'ef' : '0c', seed: name, sourceDateEpoch: epoch });
+        if (!devNodes) await addDevNodes(partial, l.root.startMiB * MiB, epoch);
         return l;
       });
     } finally {
@@ -153,6 +156,7 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
     }
     const out = await step('outputs', () =>
       writeOutputs(
+        partial,
         raw,
         {
           name,
@@ -174,5 +178,6 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
     return { name, kind, role: req.role, baseKey: base.key, baseCached: base.cached, baseBuiltAt: base.builtAt?.toISOString() ?? null, prunedBases: base.pruned, contentHash, files: out.files, sizes: out.sizes, sha256: out.sha256, xzChunks: out.xzChunks, layout, timings };
   } finally {
     await rm(work, { recursive: true, force: true });
+    await rm(partial, { force: true });
   }
 }

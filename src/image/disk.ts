@@ -1,8 +1,9 @@
 // Disk assembly from plain directories, without loop mounts: an MBR partition table on a
 // sparse file (sfdisk), the FAT boot partition written in place (mkfs.fat --offset, mcopy),
 // and the ext4 root and data partitions written in place (mke2fs -d -E offset=). UUIDs,
-// volume IDs and file system timestamps are derived from the inputs, so the same inputs
-// give the same partitions.
+// volume IDs and file system timestamps are derived from the inputs, so the same tree gives
+// the same partitions. (Not the same bytes from a tree made again: bookworm's mke2fs copies
+// each file's atime and ctime from the tree; the contents, contentHash, stay the same.)
 import { createHash } from 'node:crypto';
 import { readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -86,7 +87,7 @@ export async function assembleDisk(input: AssembleInput): Promise<DiskLayout> {
   const layout = planDisk(await duBytes(dirs.root), await duBytes(dirs.boot));
   const env = { E2FSPROGS_FAKE_TIME: String(input.sourceDateEpoch), SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), MTOOLS_SKIP_CHECK: '1' };
   await rm(image, { force: true });
-  await writeFile(image, '');
+  await writeFile(image, '', { mode: 0o600 }); // the image holds the cluster's secrets: owner-only
   await truncate(image, layout.totalMiB * MiB); // sparse: unwritten ranges stay holes for the block map
   await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', image], { input: sfdiskScript(layout, derivedHex32(`${seed}/disk`), input.bootType) });
 

@@ -2,11 +2,11 @@
 // map for the burner, a SHA-256 line (sha256sum -c format), and a manifest listing every
 // package and version inside (an SBOM-style list).
 import { Worker } from 'node:worker_threads';
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createBlockMap, renderBmapXml } from './bmap.ts';
 import { run } from './run.ts';
-import { writeChunkedXz } from './xzchunks.ts';
+import { prepareChunkedXz } from './xzchunks.ts';
 
 export interface PackageEntry {
   name: string;
@@ -86,29 +86,41 @@ export interface XzChunkStats {
   reused: number;
 }
 
+/**
+ * Makes the outputs of the image assembled at `partial` and only then puts them all in place
+ * under `raw`'s names: a build that fails or is interrupted before leaves the previous
+ * build's set whole (no new .img beside an old .sha256 or .xz).
+ */
 export async function writeOutputs(
+  partial: string,
   raw: string,
   manifest: Record<string, unknown>,
   opts: { xz: boolean; /** Keeps the xz chunk index, so a rebuild copies unchanged chunks. */ cacheDir?: string },
 ): Promise<{ files: OutputFiles; sizes: Sizes; sha256: string; xzChunks: XzChunkStats | null }> {
-  const hashing = sha256File(raw);
+  const hashing = sha256File(partial);
   hashing.catch(() => undefined); // awaited below; avoids an unhandled rejection meanwhile
-  const map = await createBlockMap(raw);
-  const bmap = `${raw}.bmap`;
-  await atomicWrite(bmap, renderBmapXml(map));
-  let xz: string | null = null;
-  let xzBytes: number | null = null;
-  let xzChunks: XzChunkStats | null = null;
-  if (opts.xz) {
-    xz = `${raw}.xz`;
-    const r = await writeChunkedXz(raw, xz, { indexDir: opts.cacheDir && join(opts.cacheDir, 'xz-index') });
-    xzBytes = r.xzBytes;
-    xzChunks = { chunks: r.chunks, reused: r.reused };
+  const map = await createBlockMap(partial);
+  const xzPath = `${raw}.xz`;
+  // The image's secrets (gossip key, TLS keys, tokens) are in the copy too: owner-only.
+  const xz = opts.xz ? await prepareChunkedXz(partial, xzPath, { indexDir: opts.cacheDir && join(opts.cacheDir, 'xz-index'), mode: 0o600 }) : null;
+  try {
+    const sha256 = await hashing;
+    const sizes: Sizes = { rawBytes: map.imageSize, usedBytes: map.mappedBlocksCount * map.blockSize, xzBytes: xz?.xzBytes ?? null };
+    const bmap = `${raw}.bmap`;
+    const manifestPath = `${raw.replace(/\.img$/, '')}.manifest.json`;
+    if (xz) await xz.commit();
+    else await rm(xzPath, { force: true }); // an earlier build's copy of another image
+    await rename(partial, raw);
+    await atomicWrite(bmap, renderBmapXml(map));
+    await atomicWrite(`${raw}.sha256`, `${sha256}  ${basename(raw)}\n`);
+    await atomicWrite(manifestPath, `${JSON.stringify({ ...manifest, image: basename(raw), sha256, sizes }, null, 2)}\n`);
+    return {
+      files: { raw, xz: xz ? xzPath : null, bmap, sha256: `${raw}.sha256`, manifest: manifestPath },
+      sizes,
+      sha256,
+      xzChunks: xz ? { chunks: xz.chunks, reused: xz.reused } : null,
+    };
+  } finally {
+    await xz?.discard();
   }
-  const sha256 = await hashing;
-  await atomicWrite(`${raw}.sha256`, `${sha256}  ${basename(raw)}\n`);
-  const sizes: Sizes = { rawBytes: map.imageSize, usedBytes: map.mappedBlocksCount * map.blockSize, xzBytes };
-  const manifestPath = `${raw.replace(/\.img$/, '')}.manifest.json`;
-  await atomicWrite(manifestPath, `${JSON.stringify({ ...manifest, image: basename(raw), sha256, sizes }, null, 2)}\n`);
-  return { files: { raw, xz, bmap, sha256: `${raw}.sha256`, manifest: manifestPath }, sizes, sha256, xzChunks };
 }

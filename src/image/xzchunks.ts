@@ -9,7 +9,7 @@
 // chunks after the change are still found.
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readSync, writeSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
@@ -210,6 +210,16 @@ export interface XzOptions {
   params?: ChunkParams;
   /** xz processes at once. */
   jobs?: number;
+  /** Mode of the .xz (default 0644); an image's copy holds what the image holds. */
+  mode?: number;
+}
+
+/** An .xz written beside its final name, not yet in place. */
+export interface PreparedXz extends XzResult {
+  /** Renames it into place and records its chunks for the next build. */
+  commit(): Promise<void>;
+  /** Removes it (after commit: nothing to do). */
+  discard(): Promise<void>;
 }
 
 function indexPath(indexDir: string, xzPath: string): string {
@@ -235,6 +245,13 @@ async function previousChunks(xzPath: string, idxPath: string, preset: number, p
  * streams of unchanged chunks from the xz already at xzPath when its index says it can.
  */
 export async function writeChunkedXz(raw: string, xzPath: string, opts: XzOptions): Promise<XzResult> {
+  const prepared = await prepareChunkedXz(raw, xzPath, opts);
+  await prepared.commit();
+  return { xzBytes: prepared.xzBytes, chunks: prepared.chunks, reused: prepared.reused };
+}
+
+/** writeChunkedXz up to the rename: the caller puts the .xz in place with its other outputs. */
+export async function prepareChunkedXz(raw: string, xzPath: string, opts: XzOptions): Promise<PreparedXz> {
   const preset = opts.preset ?? DEFAULT_XZ_PRESET;
   const params = opts.params ?? DEFAULT_CHUNKS;
   const jobs = opts.jobs ?? 2;
@@ -243,7 +260,8 @@ export async function writeChunkedXz(raw: string, xzPath: string, opts: XzOption
   const old = previous.size > 0 ? openSync(xzPath, 'r') : null;
   const rawFd = openSync(raw, 'r');
   const tmp = `${xzPath}.tmp`;
-  const out = openSync(tmp, 'w+');
+  const out = openSync(tmp, 'w+', opts.mode ?? 0o644);
+  fchmodSync(out, opts.mode ?? 0o644); // a leftover tmp keeps its mode through open
   const records: ChunkRecord[] = [];
   const writtenBySha = new Map<string, ChunkRecord>();
   let written = 0;
@@ -290,7 +308,6 @@ export async function writeChunkedXz(raw: string, xzPath: string, opts: XzOption
     }
     while (queue.length > 0) await flush();
     closeSync(out);
-    renameSync(tmp, xzPath);
   } catch (err) {
     try {
       closeSync(out);
@@ -303,11 +320,14 @@ export async function writeChunkedXz(raw: string, xzPath: string, opts: XzOption
     closeSync(rawFd);
     if (old !== null) closeSync(old);
   }
-  if (idxPath) {
-    const index: XzIndex = { version: 2, preset, params, xz: await stamp(xzPath), chunks: records };
-    await mkdir(opts.indexDir!, { recursive: true });
-    await writeFile(`${idxPath}.tmp`, JSON.stringify(index));
-    await rename(`${idxPath}.tmp`, idxPath);
-  }
-  return { xzBytes: written, chunks: records.length, reused };
+  const commit = async () => {
+    await rename(tmp, xzPath);
+    if (idxPath) {
+      const index: XzIndex = { version: 2, preset, params, xz: await stamp(xzPath), chunks: records };
+      await mkdir(opts.indexDir!, { recursive: true });
+      await writeFile(`${idxPath}.tmp`, JSON.stringify(index));
+      await rename(`${idxPath}.tmp`, idxPath);
+    }
+  };
+  return { xzBytes: written, chunks: records.length, reused, commit, discard: () => rm(tmp, { force: true }) };
 }

@@ -46,10 +46,14 @@ function fields(line: string): Record<string, string> {
   return Object.fromEntries(line.trim().split(/\s+/).map((kv) => kv.split('=', 2) as [string, string]));
 }
 
-async function build(board: 'amd64' | 'pi4' | 'pi2' | 'pi-zero', arch: string, o: { out?: string; refreshBase?: RefreshBase; sources?: string[] } = {}): Promise<ImageResult> {
+async function build(
+  board: 'amd64' | 'pi4' | 'pi2' | 'pi-zero',
+  arch: string,
+  o: { out?: string; refreshBase?: RefreshBase; sources?: string[]; signal?: AbortSignal; onStep?: (step: string) => void } = {},
+): Promise<ImageResult> {
   const deb = await buildProbeDeb(work, arch);
-  const { out = `out-${board}`, refreshBase = false, sources } = o;
-  return buildImage({ cluster: 'boottest', board, role: 'server', debs: [deb] }, { cacheDir: cache, outDir: join(work, out), xz: false, refreshBase, sources });
+  const { out = `out-${board}`, refreshBase = false, sources, signal, onStep } = o;
+  return buildImage({ cluster: 'boottest', board, role: 'server', debs: [deb] }, { cacheDir: cache, outDir: join(work, out), xz: false, refreshBase, sources, signal, onStep });
 }
 
 // The host's apt state, which building a base must leave alone: mmdebstrap's clean-up runs
@@ -137,7 +141,17 @@ test('amd64 image boots from its EFI partition, read-only root, data partition g
   assert.equal(again.baseCached, true);
   assert.equal(again.baseKey, r.baseKey);
   assert.equal(again.contentHash, r.contentHash);
-  await rm(join(work, 'out-amd64-again'), { recursive: true, force: true });
+  // Stopped after its disk is assembled (Ctrl-C): the last build's outputs stay as they were,
+  // the image beside its checksum, and no partial image is left.
+  const againDir = join(work, 'out-amd64-again');
+  const { ino } = await stat(again.files.raw);
+  const stop = new AbortController();
+  const onStep = (s: string) => s === 'disk' && stop.abort();
+  await assert.rejects(build('amd64', 'amd64', { out: 'out-amd64-again', signal: stop.signal, onStep }), /interrupted before outputs/);
+  assert.equal((await stat(again.files.raw)).ino, ino, 'the last image is not replaced');
+  execFileSync('sha256sum', ['-c', again.files.sha256], { cwd: againDir });
+  assert.deepEqual((await readdir(againDir)).filter((f) => /partial|tmp/.test(f)), []);
+  await rm(againDir, { recursive: true, force: true });
   await bootTwiceWithPowerCut('amd64', r.files.raw, 10 * 60_000);
 });
 

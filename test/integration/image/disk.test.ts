@@ -2,7 +2,8 @@
 // trees: partition table, labels, file contents and owners inside the partitions, the block
 // map and checksum outputs, and that the same inputs give a byte-identical image.
 import assert from 'node:assert/strict';
-import { chown, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chown, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -73,13 +74,34 @@ test('the same inputs give a byte-identical image; outputs carry a block map, ch
   assert.equal(await sha256File(a), await sha256File(b));
   assert.equal(await treeHash(dirs.root), await treeHash(dirs.root));
 
-  const out = await writeOutputs(a, { name: 'one', packages: [] }, { xz: true });
+  // a and b stand for two builds' partial images, put in place under one name.
+  const img = join(work, 'final.img');
+  const out = await writeOutputs(a, img, { name: 'one', packages: [] }, { xz: true });
+  assert.equal(out.files.raw, img);
+  assert.equal(existsSync(a), false, 'the partial image is renamed into place');
   assert.ok(out.sizes.usedBytes > 0 && out.sizes.usedBytes < out.sizes.rawBytes, 'sparse image: only data ranges mapped');
   assert.match(await readFile(out.files.bmap, 'utf8'), /<bmap version="2\.0">/);
-  assert.equal(await readFile(out.files.sha256, 'utf8'), `${out.sha256}  one.img\n`);
+  assert.equal(await readFile(out.files.sha256, 'utf8'), `${out.sha256}  final.img\n`);
   await execa('sha256sum', ['-c', out.files.sha256], { cwd: work });
-  const manifest = JSON.parse(await readFile(out.files.manifest, 'utf8')) as { sha256: string; sizes: { xzBytes: number } };
+  const manifest = JSON.parse(await readFile(out.files.manifest, 'utf8')) as { sha256: string; image: string; sizes: { xzBytes: number } };
   assert.equal(manifest.sha256, out.sha256);
+  assert.equal(manifest.image, 'final.img');
   assert.ok(manifest.sizes.xzBytes > 0);
   await execa('xz', ['-t', out.files.xz!]);
+  // The image and its copy hold what the cluster's nodes hold (keys, tokens): owner-only.
+  for (const f of [img, out.files.xz!]) assert.equal((await stat(f)).mode & 0o777, 0o600, f);
+
+  // A build that fails while making its outputs (here: no image) leaves the last set whole.
+  const before = await readFile(out.files.sha256, 'utf8');
+  await assert.rejects(writeOutputs(join(work, 'missing.img.partial'), img, { name: 'one', packages: [] }, { xz: true }));
+  assert.equal(await readFile(out.files.sha256, 'utf8'), before);
+  await execa('sha256sum', ['-c', out.files.sha256], { cwd: work });
+  await execa('xz', ['-t', out.files.xz!]);
+  assert.deepEqual((await readdir(work)).filter((f) => f.startsWith('final.img') && /tmp|partial/.test(f)), [], 'nothing half-made left');
+
+  // Without --no-xz's copy, the last build's .xz (of another image) does not stay beside it.
+  const noXz = await writeOutputs(b, img, { name: 'one', packages: [] }, { xz: false });
+  assert.equal(noXz.files.xz, null);
+  assert.equal(existsSync(`${img}.xz`), false);
+  await execa('sha256sum', ['-c', noXz.files.sha256], { cwd: work });
 });
