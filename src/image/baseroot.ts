@@ -27,14 +27,15 @@ export async function extractBase(tarball: string, root: string, opts: { devNode
   await run('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-xpf', tarball, '-C', root, ...(opts.devNodes === false ? devNodeExcludes() : [])]);
 }
 
-/** The base unpacked once beside its tarball (again when the tarball was just rebuilt). */
+/** The base unpacked once beside its tarball (again when the tarball was just rebuilt, or
+ *  is newer than the tree: a rebuild stopped while unpacking left the last base's tree). */
 export async function baseTree(base: BaseResult): Promise<string> {
   const tree = base.tarball.replace(/\.tar$/, '.root');
-  const present = await stat(tree).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-  if (present && base.cached) return tree;
+  const s = await stat(tree).catch(() => null);
+  // The tree's ctime is when it was renamed into place, after its tarball was made; no
+  // one can set it back.
+  const current = s?.isDirectory() && (base.builtAt === null || s.ctimeMs >= base.builtAt.getTime());
+  if (current && base.cached) return tree;
   const tmp = unpackTmpPath(tree);
   await rm(tmp, { recursive: true, force: true });
   try {
