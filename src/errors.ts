@@ -10,3 +10,24 @@ export class UserError extends Error {
     this.name = 'UserError';
   }
 }
+
+/** What the machine refused, not a bug: a full disk, a read-only or forbidden path. */
+const ENVIRONMENT_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EMFILE: 'too many open files',
+  EIO: 'input/output error',
+};
+
+/** A UserError naming the path and the reason for a system error the user can act on, or
+ *  null for anything else. Pure. */
+export function environmentError(err: unknown): UserError | null {
+  if (!(err instanceof Error)) return null;
+  const { code, path, syscall } = err as NodeJS.ErrnoException;
+  const reason = code ? ENVIRONMENT_ERRORS[code] : undefined;
+  if (!reason) return null;
+  return new UserError(`${path ? `${path}: ` : ''}${reason} (${code}${syscall ? ` in ${syscall}` : ''})`);
+}

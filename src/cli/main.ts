@@ -1,5 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
-import { UserError } from '../errors.ts';
+import { environmentError, UserError } from '../errors.ts';
 import { registerCommands } from './commands.ts';
 
 const program = new Command()
@@ -16,7 +16,8 @@ registerCommands(program);
 
 try {
   await program.parseAsync(process.argv);
-} catch (err) {
+} catch (caught) {
+  const err = environmentError(caught) ?? caught;
   if (err instanceof UserError) {
     process.stderr.write(`piinit: ${err.message}\n`);
     process.exitCode = err.exitCode;
