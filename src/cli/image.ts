@@ -69,6 +69,9 @@ export function register(program: Command): void {
       const boards = list(opts.board, BOARDS, 'board');
       const roles = list(opts.role, ROLES, 'role');
       if (opts.format !== 'disk' && opts.format !== 'oci') throw new UserError(`unknown --format ${opts.format} (known: disk, oci)`);
+      // Directories the layer makes take their mode from the umask: a user's 002 would give
+      // the image other modes (and another contentHash) than a build under sudo.
+      process.umask(0o022);
       if (process.getuid?.() !== 0) return reexecRootless(); // as root of a user namespace: rootless.ts
       const { cluster } = await loadCluster(clusterPath);
       if (opts.format === 'oci') {

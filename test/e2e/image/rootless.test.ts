@@ -62,8 +62,10 @@ before(async () => {
 after(() => rm(work, { recursive: true, force: true }));
 
 /** piinit as the user, from the copy; HOME is a directory of the user's. */
+// With umask 002, as many distributions give users (their own group): the image must not
+// take its modes from it.
 function asUser(args: string[], home: string) {
-  return spawnSync('runuser', ['-m', '-u', USER, '--', process.execPath, join(app, 'bin/piinit.js'), ...args], {
+  return spawnSync('runuser', ['-m', '-u', USER, '--', 'sh', '-c', 'umask 002 && exec "$0" "$@"', process.execPath, join(app, 'bin/piinit.js'), ...args], {
     cwd: home,
     encoding: 'utf8',
     env: { ...ENV, HOME: home },
