@@ -7,7 +7,7 @@ import { defaultCacheDir } from '../releases/cache.ts';
 import { bootCmdlineExtras } from '../render/index.ts';
 import { buildImage, imageSources, type ImageResult } from '../image/build.ts';
 import { hostMirrors, resolveMirrors } from '../image/mirror.ts';
-import { inUserNamespace, reexecRootless } from '../image/rootless.ts';
+import { reexecRootless } from '../image/rootless.ts';
 import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { oldBaseNote } from '../image/base-age.ts';
@@ -16,7 +16,7 @@ import { prunedMessage } from '../image/prune.ts';
 import { planImages, withoutImageMessage } from '../image/plan.ts';
 import { IMAGE_TARGETS } from '../image/targets.ts';
 import { imageOciCommand } from '../docker/image-command.ts';
-import { onInterrupt } from './interrupt.ts';
+import { onInterrupt, type Interrupt } from './interrupt.ts';
 import { DEFAULT_DOCKER_SUBNET } from '../docker/dockerize.ts';
 
 function list<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] | null {
@@ -34,6 +34,13 @@ async function archiveSources(mirror: string | undefined, securityMirror: string
 }
 
 const mib = (n: number | null) => (n === null ? '-' : `${(n / 1024 / 1024).toFixed(0)} MiB`);
+
+/** Ctrl-C in a build: the step under way ends (the terminal's SIGINT also ends its tools),
+ *  the build unmounts its root and removes its work directory. A second one exits at once;
+ *  what that leaves, the next build's sweep removes (image/orphans.ts). */
+function buildInterrupt(imageCache: string): Interrupt {
+  return onInterrupt('stopping after the current step and cleaning up...', `the next piinit image removes what is left in ${imageCache}`);
+}
 
 export function register(program: Command): void {
   program
@@ -77,7 +84,12 @@ export function register(program: Command): void {
       if (opts.format === 'oci') {
         const cache = resolve(opts.cache ?? defaultCacheDir());
         const sources = await archiveSources(opts.mirror, opts.securityMirror);
-        return imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache: join(cache, 'images'), outDir: resolve(opts.out), sources, refreshBase: !!opts.refreshBase, subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json });
+        const interrupt = buildInterrupt(join(cache, 'images'));
+        try {
+          return await imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache: join(cache, 'images'), outDir: resolve(opts.out), sources, refreshBase: !!opts.refreshBase, subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json, signal: interrupt.signal });
+        } finally {
+          interrupt.dispose();
+        }
       }
       const plan = planImages(cluster.nodes, boards, roles);
       const refusal = withoutImageMessage(plan, cluster.nodes);
@@ -90,14 +102,7 @@ export function register(program: Command): void {
       const tty = process.stdout.isTTY && !opts.json;
       const results: (ImageResult & { nodes: string[] })[] = [];
       const refreshBase = opts.refreshBase ? refreshOnce() : false; // images of one kind may share a base
-      // Ctrl-C: the step under way ends (the terminal's SIGINT also ends its tools), the build
-      // unmounts its root and removes its work directory. A second one exits at once.
-      const workDir = join(cacheDir, 'work');
-      const interrupt = onInterrupt(
-        'stopping after the current step and cleaning up...',
-        // A user namespace's mounts end with it; its files belong to the user's subordinate IDs.
-        inUserNamespace() ? `${workDir} may keep a build directory (remove it with: unshare --map-auto --map-root-user rm -rf <dir>)` : `${workDir} may keep a mounted build root (umount it, then remove it)`,
-      );
+      const interrupt = buildInterrupt(cacheDir);
       try {
         for (const g of plan.images) {
           const target = IMAGE_TARGETS[g.kind];

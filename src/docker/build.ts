@@ -16,6 +16,8 @@ import { DEFAULT_SOURCE_DATE_EPOCH, defaultSources } from '../image/build.ts';
 import { extractBase } from '../image/baseroot.ts';
 import { devNodeExcludes } from '../image/devnodes.ts';
 import { inUserNamespace } from '../image/rootless.ts';
+import { buildDirPrefix, removeOrphans } from '../image/orphans.ts';
+import { stepRunner } from '../image/steps.ts';
 import { buildLayer, writeTree } from '../image/layer.ts';
 import { run } from '../image/run.ts';
 import { clampMtimes } from '../image/treehash.ts';
@@ -40,6 +42,8 @@ export interface ContainerBuildOptions {
   refreshBase?: RefreshBase;
   onStep?: (step: string) => void;
   onLine?: (line: string) => void;
+  /** Checked before each step: an aborted build stops there and removes its work directory. */
+  signal?: AbortSignal;
 }
 
 export interface ContainerImageResult {
@@ -101,28 +105,32 @@ async function sha256Hex(path: string): Promise<string> {
 export async function buildContainerImage(req: ContainerImageRequest, opts: ContainerBuildOptions): Promise<ContainerImageResult> {
   const epoch = opts.sourceDateEpoch ?? (Number(process.env.SOURCE_DATE_EPOCH) || DEFAULT_SOURCE_DATE_EPOCH);
   const sources = opts.sources ?? (await defaultSources());
-  opts.onStep?.('base');
-  const base = await ensureBase(baseSpec('amd64', sources, req.extraPackages ?? [], epoch), opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine });
-  await mkdir(join(opts.cacheDir, 'work'), { recursive: true });
+  const name = `${req.cluster}-${req.role}.oci`;
+  const step = stepRunner(name, opts);
+  const base = await step('base', () => ensureBase(baseSpec('amd64', sources, req.extraPackages ?? [], epoch), opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine }));
+  const workRoot = join(opts.cacheDir, 'work');
+  await mkdir(workRoot, { recursive: true });
+  await removeOrphans(workRoot);
   await mkdir(opts.outDir, { recursive: true });
-  const work = await mkdtemp(join(opts.cacheDir, 'work', `oci-${req.cluster}-${req.role}-`));
+  const work = await mkdtemp(join(workRoot, `${buildDirPrefix()}oci-${req.cluster}-${req.role}-`));
   try {
     const dirs = { root: join(work, 'root'), boot: join(work, 'boot'), data: join(work, 'data') };
-    opts.onStep?.('layer');
-    const devNodes = !inUserNamespace();
-    await extractBase(base.tarball, dirs.root, { devNodes });
-    await buildLayer({ kind: 'amd64', debs: req.debs, sourceDateEpoch: epoch }, { ...dirs, devNodes });
-    await adjustForContainer(dirs, epoch);
-    opts.onStep?.('tar');
+    await step('layer', async () => {
+      const devNodes = !inUserNamespace();
+      await extractBase(base.tarball, dirs.root, { devNodes });
+      await buildLayer({ kind: 'amd64', debs: req.debs, sourceDateEpoch: epoch }, { ...dirs, devNodes });
+      await adjustForContainer(dirs, epoch);
+    });
     const layer = join(work, 'layer.tar');
-    await writeLayerTar(dirs.root, layer, epoch);
-    await rm(dirs.root, { recursive: true, force: true });
-    const digest = await sha256Hex(layer);
+    const digest = await step('tar', async () => {
+      await writeLayerTar(dirs.root, layer, epoch);
+      await rm(dirs.root, { recursive: true, force: true });
+      return sha256Hex(layer);
+    });
     const tag = `${containerImageRepo(req.cluster, req.role)}:${digest.slice(0, 12)}`;
     const archive = join(opts.outDir, `${req.cluster}-${req.role}.oci.tar`);
-    opts.onStep?.('archive');
     const cfg = containerImageConfig(tag, epoch, { 'piinit.cluster': req.cluster, 'piinit.role': req.role });
-    const r = await writeImageArchive(layer, cfg, archive);
+    const r = await step('archive', () => writeImageArchive(layer, cfg, archive));
     return { role: req.role, tag, archive, imageId: r.imageId, layerDigest: r.layerDigest, baseCached: base.cached, baseBuiltAt: base.builtAt?.toISOString() ?? null, prunedBases: base.pruned };
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { buildDockerImages } from './images.ts';
 
 export async function imageOciCommand(
   cluster: Cluster,
-  opts: { roles: Role[] | null; boardsGiven: boolean; releaseCache: string; imageCache: string; outDir: string; sources: string[]; refreshBase: boolean; subnet: string; json: boolean; tty: boolean },
+  opts: { roles: Role[] | null; boardsGiven: boolean; releaseCache: string; imageCache: string; outDir: string; sources: string[]; refreshBase: boolean; subnet: string; json: boolean; tty: boolean; signal?: AbortSignal },
 ): Promise<void> {
   if (opts.boardsGiven) throw new UserError('--format oci builds amd64 container images; --board does not apply');
   const docker = dockerizeCluster(cluster, opts.subnet);
@@ -23,6 +23,7 @@ export async function imageOciCommand(
     refreshBase: opts.refreshBase,
     ...(opts.roles ? { roles: opts.roles } : {}),
     onStep: opts.tty ? (role, s) => process.stdout.write(`oci ${role}: ${s}…\n`) : undefined,
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
   if (results.length === 0) throw new UserError('no node of the cluster matches --role: nothing to build');
   for (const r of results) {

@@ -1,6 +1,6 @@
 // The container images of a cluster: its .debs built for amd64 (config packages rendered
 // for the cluster as given — pass the dockerized cluster), then one image per role.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Role } from '../cluster/boards.ts';
 import type { Cluster } from '../cluster/types.ts';
@@ -9,6 +9,7 @@ import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { buildContainerImage, type ContainerImageResult } from './build.ts';
 import { refreshOnce } from '../image/base.ts';
+import { buildDirPrefix } from '../image/orphans.ts';
 
 export interface DockerImagesOptions {
   /** Release cache (`piinit fetch`). */
@@ -25,11 +26,15 @@ export interface DockerImagesOptions {
   /** Build each base again once even when it is cached. */
   refreshBase?: boolean;
   onStep?: (role: Role, step: string) => void;
+  /** Ctrl-C: the build under way stops at its next step (docker/build.ts). */
+  signal?: AbortSignal;
 }
 
 export async function buildDockerImages(cluster: Cluster, opts: DockerImagesOptions): Promise<ContainerImageResult[]> {
   const roles = rolesOf(cluster).filter((r) => !opts.roles || opts.roles.includes(r));
-  const debDir = await mkdtemp(join(opts.imageCache, 'oci-debs-'));
+  const workRoot = join(opts.imageCache, 'work');
+  await mkdir(workRoot, { recursive: true });
+  const debDir = await mkdtemp(join(workRoot, `${buildDirPrefix()}oci-debs-`)); // a killed build's is swept (orphans.ts)
   try {
     await buildPackages({ cluster, arches: ['amd64'], outDir: debDir, cacheDir: opts.releaseCache,
       // Unpacked once into the layer and thrown away: no time spent on xz.
@@ -44,7 +49,7 @@ export async function buildDockerImages(cluster: Cluster, opts: DockerImagesOpti
       out.push(
         await buildContainerImage(
           { cluster: cluster.name, role, debs, extraPackages: [...optionalPackages({ ssh, wifi: cluster.wifi !== null, raspi: false }), ...external] },
-          { cacheDir: opts.imageCache, outDir: opts.outDir, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), ...(opts.sources ? { sources: opts.sources } : {}), refreshBase, onStep: (s) => opts.onStep?.(role, s) },
+          { cacheDir: opts.imageCache, outDir: opts.outDir, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), ...(opts.sources ? { sources: opts.sources } : {}), refreshBase, onStep: (s) => opts.onStep?.(role, s), signal: opts.signal },
         ),
       );
     }

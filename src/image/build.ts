@@ -11,10 +11,11 @@ import { buildLayer } from './layer.ts';
 import { hostMirrors, resolveMirrors, sourcesLines, type Mirrors } from './mirror.ts';
 import { installedPackages, writeOutputs, type OutputFiles, type PackageEntry, type Sizes, type XzChunkStats } from './outputs.ts';
 import { prepareBuildRoot } from './baseroot.ts';
+import { buildDirPrefix, removeOrphans } from './orphans.ts';
 import { IMAGE_TARGETS, imageKindOf, imageName, type ImageKind } from './targets.ts';
 import { treeListing } from './treehash.ts';
 import { createHash } from 'node:crypto';
-import { UserError } from '../errors.ts';
+import { stepRunner } from './steps.ts';
 
 /** 2024-01-01T00:00:00Z: used when SOURCE_DATE_EPOCH is not set, so builds are reproducible by default. */
 export const DEFAULT_SOURCE_DATE_EPOCH = 1704067200;
@@ -87,33 +88,21 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
   const target = IMAGE_TARGETS[kind];
   const name = imageName(req.cluster, kind, req.role);
   const timings: Record<string, number> = {};
-  const step = async <T>(label: string, fn: () => Promise<T>): Promise<T> => {
-    if (opts.signal?.aborted) throw new UserError(`${name}: interrupted before ${label}; the build's work directory was removed`, 130);
-    opts.onStep?.(label);
-    const t0 = performance.now();
-    try {
-      return await fn();
-    } catch (err) {
-      // Ctrl-C reaches the step's tools too (the terminal signals the whole process group):
-      // their failure is the interruption, not an error to show.
-      if (opts.signal?.aborted) throw new UserError(`${name}: interrupted during ${label}; the build's work directory was removed`, 130);
-      throw err;
-    } finally {
-      timings[label] = Math.round(performance.now() - t0);
-    }
-  };
+  const step = stepRunner(name, opts, timings);
 
   const sources = opts.sources ?? (await defaultSources());
   const spec = baseSpec(kind, sources, req.extraPackages ?? [], epoch);
   const base = await step('base', () => ensureBase(spec, opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine }));
 
-  await mkdir(join(opts.cacheDir, 'work'), { recursive: true });
+  const workRoot = join(opts.cacheDir, 'work');
+  await mkdir(workRoot, { recursive: true });
+  await removeOrphans(workRoot);
   await mkdir(opts.outDir, { recursive: true });
   const raw = join(opts.outDir, `${name}.img`);
   // Assembled beside its final name (same file system: the rename keeps it sparse), put in
   // place with the other outputs by writeOutputs; removed below if the build stops first.
   const partial = `${raw}.partial`;
-  const work = await mkdtemp(join(opts.cacheDir, 'work', `${name}-`));
+  const work = await mkdtemp(join(workRoot, `${buildDirPrefix()}${name}-`));
   try {
     const buildRoot = await step('root', () => prepareBuildRoot(base, work));
     const dirs = { root: buildRoot.root, boot: join(work, 'boot'), data: join(work, 'data') };

@@ -1,13 +1,19 @@
-// Work left in the base cache by a build that was killed outright (kill -9, power loss):
-// a base being built (.build-<pid>-…) or a base tree being unpacked (….root.tmp-<pid>).
+// Work left in the cache by a build that was killed outright (kill -9, power loss): a base
+// being built (.build-<pid>-…), a base tree being unpacked (….root.tmp-<pid>), an image's
+// or container image's work directory (work/.build-<pid>-<name>-…, maybe with its overlay
+// root still mounted).
 // Each name carries the PID of the process that made it; when that process is gone, nobody
 // will finish or remove it. Without this sweep every such kill left up to a gigabyte behind.
 // PIDs are the ones /proc shows: a rootless build is PID 1 of its own PID namespace but sees
 // the host's /proc (rootless.ts), so its names carry its host PID, and its sweep checks other
 // builds' PIDs where they were made.
 import { existsSync, readlinkSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
+
+const execFileP = promisify(execFile);
 
 /** This process's PID as /proc numbers it. */
 export function procPid(): number {
@@ -32,8 +38,19 @@ export function workEntryPid(name: string): number | null {
 }
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`);
+const mountinfo = () => readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
 
-/** Removes the entries of dir whose maker is gone; returns their names. */
+/** The mount points at or under dir in a /proc/self/mountinfo text, deepest first. Pure. */
+export function mountsUnder(mountinfo: string, dir: string): string[] {
+  return mountinfo
+    .split('\n')
+    .map((l) => l.split(' ')[4]?.replace(/\\040/g, ' '))
+    .filter((m): m is string => !!m && (m === dir || m.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Removes the entries of dir whose maker is gone, unmounting first what a killed build left
+ *  mounted in them (its overlay root); returns the names removed. */
 export async function removeOrphans(dir: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
   const self = procPid();
@@ -41,6 +58,15 @@ export async function removeOrphans(dir: string): Promise<string[]> {
     const pid = workEntryPid(n);
     return pid !== null && pid !== self && !alive(pid);
   });
-  for (const n of gone) await rm(join(dir, n), { recursive: true, force: true });
-  return gone;
+  const removed: string[] = [];
+  for (const n of gone) {
+    const entry = await realpath(join(dir, n)).catch(() => join(dir, n)); // mountinfo has real paths
+    // Lazy: nothing of a dead build holds it, but the unmount must not fail the new build.
+    for (const m of mountsUnder(await mountinfo(), entry)) await execFileP('umount', ['--lazy', m]).catch(() => undefined);
+    // rm crosses mount points: with anything still mounted in it, the entry stays.
+    if (mountsUnder(await mountinfo(), entry).length > 0) continue;
+    await rm(join(dir, n), { recursive: true, force: true });
+    removed.push(n);
+  }
+  return removed;
 }

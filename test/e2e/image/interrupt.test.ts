@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildImage } from '../../../src/image/build.ts';
+import { buildContainerImage } from '../../../src/docker/build.ts';
 import { UserError } from '../../../src/errors.ts';
 import { buildProbeDeb } from './fixture-deb.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
@@ -40,10 +41,40 @@ test('an image build stopped after its layer step unmounts its root and removes 
     );
     await assert.rejects(build, (err) => err instanceof UserError && err.exitCode === 130 && /interrupted before hash/.test(err.message));
     assert.deepEqual(steps, ['base', 'root', 'layer']);
-    assert.match(mountsDuringLayer, /^piinit-build .*\/work\/boottest-amd64-server-/m, 'the build root was an overlay mount');
+    assert.match(mountsDuringLayer, /^piinit-build .*\/work\/\.build-\d+-boottest-amd64-server-/m, 'the build root was an overlay mount');
     assert.doesNotMatch(await readFile('/proc/self/mounts', 'utf8'), /^piinit-build /m, 'no build root is left mounted');
     assert.deepEqual((await readdir(join(cache, 'work'))).sort(), before.sort(), 'the work directory is gone');
     assert.deepEqual(await readdir(join(work, 'out')).catch(() => []), [], 'no partial image');
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('a container image build (--format oci) stopped after its layer step removes its work directory and writes no archive', { timeout: 30 * 60_000 }, async () => {
+  const work = await mkdtemp(join(tmpdir(), 'piinit-interrupt-oci-'));
+  const cache = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(testCacheDir(), 'images');
+  await mkdir(cache, { recursive: true });
+  try {
+    const deb = await buildProbeDeb(work, 'amd64');
+    const before = await readdir(join(cache, 'work')).catch(() => [] as string[]);
+    const controller = new AbortController();
+    const steps: string[] = [];
+    const build = buildContainerImage(
+      { cluster: 'boottest', role: 'server', debs: [deb] },
+      {
+        cacheDir: cache,
+        outDir: join(work, 'out'),
+        signal: controller.signal,
+        onStep: (s) => {
+          steps.push(s);
+          if (s === 'layer') controller.abort(); // as Ctrl-C while the layer is built
+        },
+      },
+    );
+    await assert.rejects(build, (err) => err instanceof UserError && err.exitCode === 130 && /^boottest-server\.oci: interrupted before tar;/.test(err.message));
+    assert.deepEqual(steps, ['base', 'layer']);
+    assert.deepEqual((await readdir(join(cache, 'work'))).sort(), before.sort(), 'the work directory is gone');
+    assert.deepEqual(await readdir(join(work, 'out')).catch(() => []), [], 'no archive');
   } finally {
     await rm(work, { recursive: true, force: true });
   }
