@@ -29,14 +29,16 @@ export const BOOT_MIB = 256;
 /** The data partition as shipped; the first boot grows it to the end of the card. */
 export const DATA_MIB = 128;
 
-/** Sizes the partitions for a root tree of rootBytes (du). Pure. */
-export function planDisk(rootBytes: number, bootBytes: number): DiskLayout {
+/** Sizes the partitions for trees of these sizes (du). Pure. */
+export function planDisk(rootBytes: number, bootBytes: number, dataBytes = 0): DiskLayout {
   const bootMiB = Math.max(BOOT_MIB, Math.ceil((bootBytes * 1.3) / MiB));
   // ext4 metadata (inode tables, journal) plus headroom: a read-only root never grows.
   const rootMiB = Math.ceil((rootBytes * 1.15) / MiB) + 96;
+  // What a role seeds onto the data partition is small, but must fit whatever it is.
+  const dataMiB = Math.max(DATA_MIB, Math.ceil((dataBytes * 1.15) / MiB) + 64);
   const boot = { startMiB: 1, sizeMiB: bootMiB };
   const root = { startMiB: boot.startMiB + boot.sizeMiB, sizeMiB: rootMiB };
-  const data = { startMiB: root.startMiB + root.sizeMiB, sizeMiB: DATA_MIB };
+  const data = { startMiB: root.startMiB + root.sizeMiB, sizeMiB: dataMiB };
   return { boot, root, data, totalMiB: data.startMiB + data.sizeMiB };
 }
 
@@ -84,7 +86,7 @@ export interface AssembleInput {
 
 export async function assembleDisk(input: AssembleInput): Promise<DiskLayout> {
   const { image, dirs, seed } = input;
-  const layout = planDisk(await duBytes(dirs.root), await duBytes(dirs.boot));
+  const layout = planDisk(await duBytes(dirs.root), await duBytes(dirs.boot), await duBytes(dirs.data));
   const env = { E2FSPROGS_FAKE_TIME: String(input.sourceDateEpoch), SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), MTOOLS_SKIP_CHECK: '1' };
   await rm(image, { force: true });
   await writeFile(image, '', { mode: 0o600 }); // the image holds the cluster's secrets: owner-only

@@ -139,6 +139,10 @@ test('disk plan: boot, root, data in order, MiB aligned, sfdisk script', () => {
   assert.match(s, /label-id: 0xdeadbeef/);
   assert.match(s, /start=2048, size=\d+, type=ef, bootable/);
   assert.equal(s.split('\n').filter((x) => x.startsWith('start=')).length, 3);
+  // The data partition ships at its usual size unless what the role seeds there needs more.
+  assert.equal(l.data.sizeMiB, 128);
+  assert.equal(planDisk(900 * 1024 * 1024, 0, 10 * 1024 * 1024).data.sizeMiB, 128);
+  assert.ok(planDisk(900 * 1024 * 1024, 0, 300 * 1024 * 1024).data.sizeMiB * 1024 * 1024 > 300 * 1024 * 1024 * 1.15);
 });
 
 test('derived UUIDs are stable, distinct per seed, RFC 4122 shaped', () => {
