@@ -109,7 +109,7 @@ export async function writeOutputs(
     const bmap = `${raw}.bmap`;
     const manifestPath = `${raw.replace(/\.img$/, '')}.manifest.json`;
     if (xz) await xz.commit();
-    else await rm(xzPath, { force: true }); // an earlier build's copy of another image
+    else await rm(xzPath, { force: true }); // an earlier build's copy: not of this image
     await rename(partial, raw);
     await atomicWrite(bmap, renderBmapXml(map));
     await atomicWrite(`${raw}.sha256`, `${sha256}  ${basename(raw)}\n`);
