@@ -13,13 +13,22 @@ import { UserError } from '../../../src/errors.ts';
 import { buildProbeDeb } from './fixture-deb.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
 
-test('an image build stopped after its layer step unmounts its root and removes its work directory', { timeout: 30 * 60_000 }, async () => {
+/** A build of the probe package on the shared image cache (its amd64 base cached by the boot
+ *  test): fn gets a scratch directory, the cache, the .deb and the cache's work entries before. */
+async function onSharedCache(fn: (c: { work: string; cache: string; deb: string; before: string[] }) => Promise<void>): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'piinit-interrupt-'));
   const cache = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(testCacheDir(), 'images');
   await mkdir(cache, { recursive: true });
   try {
     const deb = await buildProbeDeb(work, 'amd64');
-    const before = await readdir(join(cache, 'work')).catch(() => [] as string[]);
+    await fn({ work, cache, deb, before: await readdir(join(cache, 'work')).catch(() => [] as string[]) });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+test('an image build stopped after its layer step unmounts its root and removes its work directory', { timeout: 30 * 60_000 }, () =>
+  onSharedCache(async ({ work, cache, deb, before }) => {
     const controller = new AbortController();
     const steps: string[] = [];
     let mountsDuringLayer = '';
@@ -45,18 +54,10 @@ test('an image build stopped after its layer step unmounts its root and removes 
     assert.doesNotMatch(await readFile('/proc/self/mounts', 'utf8'), /^piinit-build /m, 'no build root is left mounted');
     assert.deepEqual((await readdir(join(cache, 'work'))).sort(), before.sort(), 'the work directory is gone');
     assert.deepEqual(await readdir(join(work, 'out')).catch(() => []), [], 'no partial image');
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a container image build (--format oci) stopped after its layer step removes its work directory and writes no archive', { timeout: 30 * 60_000 }, async () => {
-  const work = await mkdtemp(join(tmpdir(), 'piinit-interrupt-oci-'));
-  const cache = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(testCacheDir(), 'images');
-  await mkdir(cache, { recursive: true });
-  try {
-    const deb = await buildProbeDeb(work, 'amd64');
-    const before = await readdir(join(cache, 'work')).catch(() => [] as string[]);
+test('a container image build (--format oci) stopped after its layer step removes its work directory and writes no archive', { timeout: 30 * 60_000 }, () =>
+  onSharedCache(async ({ work, cache, deb, before }) => {
     const controller = new AbortController();
     const steps: string[] = [];
     const build = buildContainerImage(
@@ -75,10 +76,7 @@ test('a container image build (--format oci) stopped after its layer step remove
     assert.deepEqual(steps, ['base', 'layer']);
     assert.deepEqual((await readdir(join(cache, 'work'))).sort(), before.sort(), 'the work directory is gone');
     assert.deepEqual(await readdir(join(work, 'out')).catch(() => []), [], 'no archive');
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-});
+  }));
 
 /** Children of this process whose command line starts with name (from /proc, no tools). */
 async function childrenNamed(name: string): Promise<number[]> {
