@@ -83,10 +83,11 @@ export function register(program: Command): void {
       const { cluster } = await loadCluster(clusterPath);
       if (opts.format === 'oci') {
         const cache = resolve(opts.cache ?? defaultCacheDir());
+        const imageCache = join(cache, 'images');
         const sources = await archiveSources(opts.mirror, opts.securityMirror);
-        const interrupt = buildInterrupt(join(cache, 'images'));
+        const interrupt = buildInterrupt(imageCache);
         try {
-          return await imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache: join(cache, 'images'), outDir: resolve(opts.out), sources, refreshBase: !!opts.refreshBase, subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json, signal: interrupt.signal });
+          return await imageOciCommand(cluster, { roles, boardsGiven: !!boards, releaseCache: cache, imageCache, outDir: resolve(opts.out), sources, refreshBase: !!opts.refreshBase, subnet: opts.dockerSubnet ?? DEFAULT_DOCKER_SUBNET, json: !!opts.json, tty: process.stdout.isTTY && !opts.json, signal: interrupt.signal });
         } finally {
           interrupt.dispose();
         }

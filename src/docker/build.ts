@@ -7,7 +7,7 @@
 // the same layer.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Role } from '../cluster/boards.ts';
@@ -16,7 +16,7 @@ import { DEFAULT_SOURCE_DATE_EPOCH, defaultSources } from '../image/build.ts';
 import { extractBase } from '../image/baseroot.ts';
 import { devNodeExcludes } from '../image/devnodes.ts';
 import { inUserNamespace } from '../image/rootless.ts';
-import { buildDirPrefix, removeOrphans } from '../image/orphans.ts';
+import { newWorkDir } from '../image/orphans.ts';
 import { stepRunner } from '../image/steps.ts';
 import { buildLayer, writeTree } from '../image/layer.ts';
 import { run } from '../image/run.ts';
@@ -108,11 +108,8 @@ export async function buildContainerImage(req: ContainerImageRequest, opts: Cont
   const name = `${req.cluster}-${req.role}.oci`;
   const step = stepRunner(name, opts);
   const base = await step('base', () => ensureBase(baseSpec('amd64', sources, req.extraPackages ?? [], epoch), opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine }));
-  const workRoot = join(opts.cacheDir, 'work');
-  await mkdir(workRoot, { recursive: true });
-  await removeOrphans(workRoot);
   await mkdir(opts.outDir, { recursive: true });
-  const work = await mkdtemp(join(workRoot, `${buildDirPrefix()}oci-${req.cluster}-${req.role}-`));
+  const work = await newWorkDir(opts.cacheDir, `oci-${req.cluster}-${req.role}`);
   try {
     const dirs = { root: join(work, 'root'), boot: join(work, 'boot'), data: join(work, 'data') };
     await step('layer', async () => {

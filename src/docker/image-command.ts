@@ -23,7 +23,7 @@ export async function imageOciCommand(
     refreshBase: opts.refreshBase,
     ...(opts.roles ? { roles: opts.roles } : {}),
     onStep: opts.tty ? (role, s) => process.stdout.write(`oci ${role}: ${s}…\n`) : undefined,
-    ...(opts.signal ? { signal: opts.signal } : {}),
+    signal: opts.signal,
   });
   if (results.length === 0) throw new UserError('no node of the cluster matches --role: nothing to build');
   for (const r of results) {

@@ -1,7 +1,6 @@
 // The container images of a cluster: its .debs built for amd64 (config packages rendered
 // for the cluster as given — pass the dockerized cluster), then one image per role.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import type { Role } from '../cluster/boards.ts';
 import type { Cluster } from '../cluster/types.ts';
 import { buildPackages, rolesOf } from '../deb/build.ts';
@@ -9,7 +8,7 @@ import { externalDepends, roleDebs } from '../image/debs.ts';
 import { optionalPackages } from '../image/system.ts';
 import { buildContainerImage, type ContainerImageResult } from './build.ts';
 import { refreshOnce } from '../image/base.ts';
-import { buildDirPrefix } from '../image/orphans.ts';
+import { newWorkDir } from '../image/orphans.ts';
 
 export interface DockerImagesOptions {
   /** Release cache (`piinit fetch`). */
@@ -32,9 +31,7 @@ export interface DockerImagesOptions {
 
 export async function buildDockerImages(cluster: Cluster, opts: DockerImagesOptions): Promise<ContainerImageResult[]> {
   const roles = rolesOf(cluster).filter((r) => !opts.roles || opts.roles.includes(r));
-  const workRoot = join(opts.imageCache, 'work');
-  await mkdir(workRoot, { recursive: true });
-  const debDir = await mkdtemp(join(workRoot, `${buildDirPrefix()}oci-debs-`)); // a killed build's is swept (orphans.ts)
+  const debDir = await newWorkDir(opts.imageCache, 'oci-debs');
   try {
     await buildPackages({ cluster, arches: ['amd64'], outDir: debDir, cacheDir: opts.releaseCache,
       // Unpacked once into the layer and thrown away: no time spent on xz.

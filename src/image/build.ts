@@ -1,6 +1,6 @@
 // One image build as a short sequence of named steps: base (cached by a hash of its inputs)
 // → config layer (our .debs + rendered files + immutable-system files) → disk → outputs.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Board, Role } from '../cluster/boards.ts';
 import type { FileTree } from '../render/filetree.ts';
@@ -11,7 +11,7 @@ import { buildLayer } from './layer.ts';
 import { hostMirrors, resolveMirrors, sourcesLines, type Mirrors } from './mirror.ts';
 import { installedPackages, writeOutputs, type OutputFiles, type PackageEntry, type Sizes, type XzChunkStats } from './outputs.ts';
 import { prepareBuildRoot } from './baseroot.ts';
-import { buildDirPrefix, removeOrphans } from './orphans.ts';
+import { newWorkDir } from './orphans.ts';
 import { IMAGE_TARGETS, imageKindOf, imageName, type ImageKind } from './targets.ts';
 import { treeListing } from './treehash.ts';
 import { createHash } from 'node:crypto';
@@ -94,15 +94,12 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
   const spec = baseSpec(kind, sources, req.extraPackages ?? [], epoch);
   const base = await step('base', () => ensureBase(spec, opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine }));
 
-  const workRoot = join(opts.cacheDir, 'work');
-  await mkdir(workRoot, { recursive: true });
-  await removeOrphans(workRoot);
   await mkdir(opts.outDir, { recursive: true });
   const raw = join(opts.outDir, `${name}.img`);
   // Assembled beside its final name (same file system: the rename keeps it sparse), put in
   // place with the other outputs by writeOutputs; removed below if the build stops first.
   const partial = `${raw}.partial`;
-  const work = await mkdtemp(join(workRoot, `${buildDirPrefix()}${name}-`));
+  const work = await newWorkDir(opts.cacheDir, name);
   try {
     const buildRoot = await step('root', () => prepareBuildRoot(base, work));
     const dirs = { root: buildRoot.root, boot: join(work, 'boot'), data: join(work, 'data') };

@@ -9,7 +9,7 @@
 // builds' PIDs where they were made.
 import { existsSync, readlinkSync } from 'node:fs';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 
@@ -25,6 +25,14 @@ export function buildDirPrefix(pid = procPid()): string {
   return `.build-${pid}-`;
 }
 
+/** A new work directory for `name` in <cacheDir>/work, after sweeping the dead builds' ones. */
+export async function newWorkDir(cacheDir: string, name: string): Promise<string> {
+  const workRoot = join(cacheDir, 'work');
+  await mkdir(workRoot, { recursive: true });
+  await removeOrphans(workRoot);
+  return mkdtemp(join(workRoot, `${buildDirPrefix()}${name}-`));
+}
+
 /** Where a base tree is unpacked before it is renamed into place. */
 export function unpackTmpPath(tree: string, pid = procPid()): string {
   return `${tree}.tmp-${pid}`;
@@ -38,7 +46,8 @@ export function workEntryPid(name: string): number | null {
 }
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`);
-const mountinfo = () => readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+/** This process's mount table ('' where /proc does not have it). */
+export const readMountinfo = (): Promise<string> => readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
 
 /** The mount points at or under dir in a /proc/self/mountinfo text, deepest first. Pure. */
 export function mountsUnder(mountinfo: string, dir: string): string[] {
@@ -61,10 +70,13 @@ export async function removeOrphans(dir: string): Promise<string[]> {
   const removed: string[] = [];
   for (const n of gone) {
     const entry = await realpath(join(dir, n)).catch(() => join(dir, n)); // mountinfo has real paths
-    // Lazy: nothing of a dead build holds it, but the unmount must not fail the new build.
-    for (const m of mountsUnder(await mountinfo(), entry)) await execFileP('umount', ['--lazy', m]).catch(() => undefined);
-    // rm crosses mount points: with anything still mounted in it, the entry stays.
-    if (mountsUnder(await mountinfo(), entry).length > 0) continue;
+    const mounts = mountsUnder(await readMountinfo(), entry);
+    if (mounts.length > 0) {
+      // Lazy: nothing of a dead build holds it, but the unmount must not fail the new build.
+      for (const m of mounts) await execFileP('umount', ['--lazy', m]).catch(() => undefined);
+      // rm crosses mount points: with anything still mounted in it, the entry stays.
+      if (mountsUnder(await readMountinfo(), entry).length > 0) continue;
+    }
     await rm(join(dir, n), { recursive: true, force: true });
     removed.push(n);
   }

@@ -6,7 +6,7 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createBlockMap, renderBmapXml } from './bmap.ts';
 import { run } from './run.ts';
-import { prepareChunkedXz } from './xzchunks.ts';
+import { writeChunkedXz } from './xzchunks.ts';
 
 export interface PackageEntry {
   name: string;
@@ -102,7 +102,7 @@ export async function writeOutputs(
   const map = await createBlockMap(partial);
   const xzPath = `${raw}.xz`;
   // The image's secrets (gossip key, TLS keys, tokens) are in the copy too: owner-only.
-  const xz = opts.xz ? await prepareChunkedXz(partial, xzPath, { indexDir: opts.cacheDir && join(opts.cacheDir, 'xz-index'), mode: 0o600 }) : null;
+  const xz = opts.xz ? await writeChunkedXz(partial, xzPath, { indexDir: opts.cacheDir && join(opts.cacheDir, 'xz-index'), mode: 0o600 }) : null;
   try {
     const sha256 = await hashing;
     const sizes: Sizes = { rawBytes: map.imageSize, usedBytes: map.mappedBlocksCount * map.blockSize, xzBytes: xz?.xzBytes ?? null };

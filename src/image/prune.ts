@@ -5,8 +5,9 @@
 // keeps the KEEP_RECENT most recently used ones whatever their age (one per role: each
 // role's packages can give its own key) and any whose tree is mounted (the lower layer of a
 // running build's overlay).
-import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { readdir, rm, stat, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { readMountinfo } from './orphans.ts';
 
 export const STALE_DAYS = 14;
 export const KEEP_RECENT = 3;
@@ -76,7 +77,7 @@ export async function pruneBases(dir: string, group: string, currentKey: string)
     const s = await stat(join(dir, name)).catch(() => null);
     if (s) entries.push({ name, mtimeMs: s.mtimeMs });
   }
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const mountinfo = await readMountinfo();
   // By name alone: a mount shows the path as it was given, maybe through a symlink or
   // relative. A tree of the same name in another cache is kept too, which errs on the safe side.
   const mounted = new Set(overlayLowerDirs(mountinfo).map((d) => basename(d)));

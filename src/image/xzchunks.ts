@@ -241,17 +241,11 @@ async function previousChunks(xzPath: string, idxPath: string, preset: number, p
 }
 
 /**
- * Writes xzPath (through a temporary file and a rename) from the raw image, copying the
- * streams of unchanged chunks from the xz already at xzPath when its index says it can.
+ * Writes the .xz of the raw image beside xzPath, copying the streams of unchanged chunks from
+ * the xz already at xzPath when its index says it can. commit() renames it into place, so
+ * the caller can do that together with its other outputs.
  */
-export async function writeChunkedXz(raw: string, xzPath: string, opts: XzOptions): Promise<XzResult> {
-  const prepared = await prepareChunkedXz(raw, xzPath, opts);
-  await prepared.commit();
-  return { xzBytes: prepared.xzBytes, chunks: prepared.chunks, reused: prepared.reused };
-}
-
-/** writeChunkedXz up to the rename: the caller puts the .xz in place with its other outputs. */
-export async function prepareChunkedXz(raw: string, xzPath: string, opts: XzOptions): Promise<PreparedXz> {
+export async function writeChunkedXz(raw: string, xzPath: string, opts: XzOptions): Promise<PreparedXz> {
   const preset = opts.preset ?? DEFAULT_XZ_PRESET;
   const params = opts.params ?? DEFAULT_CHUNKS;
   const jobs = opts.jobs ?? 2;
@@ -260,8 +254,9 @@ export async function prepareChunkedXz(raw: string, xzPath: string, opts: XzOpti
   const old = previous.size > 0 ? openSync(xzPath, 'r') : null;
   const rawFd = openSync(raw, 'r');
   const tmp = `${xzPath}.tmp`;
-  const out = openSync(tmp, 'w+', opts.mode ?? 0o644);
-  fchmodSync(out, opts.mode ?? 0o644); // a leftover tmp keeps its mode through open
+  const mode = opts.mode ?? 0o644;
+  const out = openSync(tmp, 'w+', mode);
+  fchmodSync(out, mode); // a leftover tmp keeps its mode through open
   const records: ChunkRecord[] = [];
   const writtenBySha = new Map<string, ChunkRecord>();
   let written = 0;

@@ -64,6 +64,7 @@ test('the chunked xz is one valid .xz file, and a rebuild copies the chunks that
     const first = Buffer.concat([textBlocks(1500, 3), Buffer.alloc(300 * CHUNK_BLOCK), textBlocks(1000, 4)]);
     await writeFile(raw, first);
     const r1 = await writeChunkedXz(raw, xz, { indexDir, params: SMALL });
+    await r1.commit();
     assert.equal(r1.reused, 0);
     assert.ok(r1.chunks > 20, `${r1.chunks} chunks`);
     assert.deepEqual(Buffer.from((await execa('xz', ['-dc', xz], { encoding: 'buffer' })).stdout), first);
@@ -76,6 +77,7 @@ test('the chunked xz is one valid .xz file, and a rebuild copies the chunks that
     edited.write('changed', 40 * CHUNK_BLOCK);
     await writeFile(raw, edited);
     const r2 = await writeChunkedXz(raw, xz, { indexDir, params: SMALL });
+    await r2.commit();
     assert.ok(r2.reused >= r2.chunks - 4, `${r2.reused} of ${r2.chunks} chunks copied`);
     assert.deepEqual(Buffer.from((await execa('xz', ['-dc', xz], { encoding: 'buffer' })).stdout), edited);
     // bmaptool (Python's lzma) reads the concatenated streams as one image too.
@@ -89,11 +91,13 @@ test('the chunked xz is one valid .xz file, and a rebuild copies the chunks that
     tampered[tampered.length - 20]! ^= 1;
     await writeFile(xz, tampered);
     const r3 = await writeChunkedXz(raw, xz, { indexDir, params: SMALL });
+    await r3.commit();
     assert.equal(r3.reused, 0);
     assert.deepEqual(Buffer.from((await execa('xz', ['-dc', xz], { encoding: 'buffer' })).stdout), edited);
 
     // Without an index directory every chunk is compressed, and nothing is left behind.
     const r4 = await writeChunkedXz(raw, xz, { params: SMALL });
+    await r4.commit();
     assert.equal(r4.reused, 0);
     assert.deepEqual((await readdir(work)).sort(), ['cache', 'disk.img', 'disk.img.xz']);
   } finally {
