@@ -39,8 +39,10 @@ for deb in "$TOOLS"/debs/*.deb; do dpkg-deb -x "$deb" "$TOOLS/root"; done
 ln -sf "$TOOLS/root/usr/bin/consul" /usr/local/bin/consul
 ln -sf "$TOOLS/root/usr/bin/prometheus" /usr/local/bin/prometheus
 ln -sf "$TOOLS/root/usr/bin/promtool" /usr/local/bin/promtool
-consul version | head -n1
-promtool --version 2>&1 | head -n1
+# sed, not head: head exits after one line and, under pipefail, the writer's SIGPIPE
+# (exit 141) would fail the whole script whenever it loses that race.
+consul version | sed -n 1p
+promtool --version 2>&1 | sed -n 1p
 
 # binfmt_misc for foreign-arch chroots (mmdebstrap, qemu-user-static)
 if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
