@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { constants, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { noteHangup } from '../cli/hangup.ts';
 import { UserError } from '../errors.ts';
 
 /** True when uid_map (/proc/self/uid_map) is not the initial namespace's identity map. Pure. */
@@ -58,14 +59,16 @@ const readOrNull = (p: string) => {
 };
 const onPath = (cmd: string) => (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, cmd)));
 
-/** Runs this piinit command again in a user namespace and exits with its status. Ctrl-C
- *  reaches the inner piinit too (same process group), which stops and cleans up. */
+/** Runs this piinit command again in a user namespace and exits with its status. Ctrl-C and
+ *  a hangup reach the inner piinit too (same process group), which stops and cleans up. */
 export async function reexecRootless(): Promise<never> {
   const { username, uid } = userInfo();
   const problem = rootlessProblem(username, uid, readOrNull('/etc/subuid'), readOrNull('/etc/subgid'), onPath('newuidmap') && onPath('newgidmap'));
   if (problem) throw new UserError(problem);
   const [cmd, ...args] = rootlessCommand([process.execPath, ...process.execArgv, ...process.argv.slice(1)]);
-  process.on('SIGINT', () => undefined); // the inner piinit decides; this one waits for it
+  // The inner piinit decides; this one waits for it.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGHUP', noteHangup);
   const code = await new Promise<number>((resolve, reject) => {
     const child = spawn(cmd!, args, { stdio: 'inherit' });
     child.on('error', reject);
