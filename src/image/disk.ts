@@ -5,7 +5,7 @@
 // the same partitions. (Not the same bytes from a tree made again: bookworm's mke2fs copies
 // each file's atime and ctime from the tree; the contents, contentHash, stay the same.)
 import { createHash } from 'node:crypto';
-import { readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { lstat, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './run.ts';
 import { BOOT_LABEL, DATA_LABEL, ROOT_LABEL } from './system.ts';
@@ -29,7 +29,7 @@ export const BOOT_MIB = 256;
 /** The data partition as shipped; the first boot grows it to the end of the card. */
 export const DATA_MIB = 128;
 
-/** Sizes the partitions for trees of these sizes (du). Pure. */
+/** Sizes the partitions for trees of these sizes (treeBytes). Pure. */
 export function planDisk(rootBytes: number, bootBytes: number, dataBytes = 0): DiskLayout {
   const bootMiB = Math.max(BOOT_MIB, Math.ceil((bootBytes * 1.3) / MiB));
   // ext4 metadata (inode tables, journal) plus headroom: a read-only root never grows.
@@ -70,9 +70,37 @@ export function derivedHex32(seed: string): string {
   return createHash('sha256').update(seed).digest('hex').slice(0, 8);
 }
 
-export async function duBytes(dir: string): Promise<number> {
-  const out = await run('du', ['-s', '-B1', '-x', dir]);
-  return Number(out.split(/\s+/)[0]);
+const BLOCK = 4096;
+const blocks = (bytes: number) => Math.ceil(bytes / BLOCK) * BLOCK;
+
+/** The bytes a tree takes on ext4 with 4 KiB blocks, reckoned from what is in it rather than
+ *  from what it takes where it is (du): a compressing file system (ZFS with lz4, common
+ *  under Proxmox) stores a root in about half of what ext4 will need. Hard links count once,
+ *  symlinks under 60 bytes live in their inode, a directory takes its entries (8 bytes and
+ *  the name, to 4) in whole blocks. */
+export async function treeBytes(dir: string): Promise<number> {
+  const seen = new Set<string>();
+  const walk = async (d: string): Promise<number> => {
+    const entries = await readdir(d, { withFileTypes: true });
+    let total = blocks(Math.max(1, entries.reduce((n, e) => n + 8 + Math.ceil(Buffer.byteLength(e.name) / 4) * 4, 24)));
+    const sizes = await Promise.all(
+      entries.map(async (e) => {
+        const path = join(d, e.name);
+        const st = await lstat(path);
+        if (e.isDirectory()) return walk(path);
+        if (st.nlink > 1) {
+          const id = `${st.dev}:${st.ino}`;
+          if (seen.has(id)) return 0;
+          seen.add(id);
+        }
+        if (e.isSymbolicLink()) return st.size < 60 ? 0 : BLOCK;
+        return e.isFile() ? blocks(st.size) : 0;
+      }),
+    );
+    for (const n of sizes) total += n;
+    return total;
+  };
+  return walk(dir);
 }
 
 export interface AssembleInput {
@@ -86,7 +114,7 @@ export interface AssembleInput {
 
 export async function assembleDisk(input: AssembleInput): Promise<DiskLayout> {
   const { image, dirs, seed } = input;
-  const layout = planDisk(await duBytes(dirs.root), await duBytes(dirs.boot), await duBytes(dirs.data));
+  const layout = planDisk(await treeBytes(dirs.root), await treeBytes(dirs.boot), await treeBytes(dirs.data));
   const env = { E2FSPROGS_FAKE_TIME: String(input.sourceDateEpoch), SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), MTOOLS_SKIP_CHECK: '1' };
   await rm(image, { force: true });
   await writeFile(image, '', { mode: 0o600 }); // the image holds the cluster's secrets: owner-only
@@ -95,13 +123,31 @@ export async function assembleDisk(input: AssembleInput): Promise<DiskLayout> {
 
   const bootOffsetSectors = (layout.boot.startMiB * MiB) / SECTOR;
   await run('mkfs.fat', ['-F', '32', '-s', '2', '-n', BOOT_LABEL, '-i', derivedHex32(`${seed}/boot`), '--invariant', `--offset=${bootOffsetSectors}`, image, String(layout.boot.sizeMiB * 1024)], { env });
-  const entries = (await readdir(dirs.boot)).sort();
-  if (entries.length > 0) {
-    await run('mcopy', ['-s', '-p', '-m', '-Q', '-i', `${image}@@${layout.boot.startMiB * MiB}`, ...entries.map((e) => join(dirs.boot, e)), '::/'], { env });
-  }
+  await copyToFat(`${image}@@${layout.boot.startMiB * MiB}`, dirs.boot, env);
   await mkext4(image, layout.root, ROOT_LABEL, dirs.root, `${seed}/root`, env);
   await mkext4(image, layout.data, DATA_LABEL, dirs.data, `${seed}/data`, env);
   return layout;
+}
+
+/** Copies a tree into a FAT file system (mtools' image@@offset) in sorted order. A FAT
+ *  directory lists its entries in the order they were made, and `mcopy -s` makes them in
+ *  readdir order, which differs between file systems and even between two ext4
+ *  directories of the same names: the same tree would give other bytes elsewhere. */
+async function copyToFat(target: string, dir: string, env: Record<string, string>): Promise<void> {
+  const dirs: string[] = []; // parents before their children
+  const files: [string, string[]][] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const entries = (await readdir(join(dir, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const here = entries.filter((e) => !e.isDirectory()).map((e) => join(dir, rel, e.name));
+    if (here.length > 0) files.push([rel, here]);
+    for (const e of entries.filter((e) => e.isDirectory())) {
+      dirs.push(join(rel, e.name));
+      await walk(join(rel, e.name));
+    }
+  };
+  await walk('');
+  if (dirs.length > 0) await run('mmd', ['-i', target, ...dirs.map((d) => `::/${d}`)], { env });
+  for (const [rel, paths] of files) await run('mcopy', ['-p', '-m', '-Q', '-i', target, ...paths, `::/${rel}`], { env });
 }
 
 async function mkext4(image: string, p: Partition, label: string, dir: string, seed: string, env: Record<string, string>): Promise<void> {

@@ -3,12 +3,12 @@
 // map and checksum outputs, and that the same inputs give a byte-identical image.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chown, link, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
-import { assembleDisk } from '../../../src/image/disk.ts';
+import { assembleDisk, treeBytes } from '../../../src/image/disk.ts';
 import { sha256File, writeOutputs } from '../../../src/image/outputs.ts';
 import { clampMtimes, treeHash } from '../../../src/image/treehash.ts';
 
@@ -104,4 +104,59 @@ test('the same inputs give a byte-identical image; outputs carry a block map, ch
   assert.equal(noXz.files.xz, null);
   assert.equal(existsSync(`${img}.xz`), false);
   await execa('sha256sum', ['-c', noXz.files.sha256], { cwd: work });
+});
+
+test('partitions are sized by what the tree holds, not by what it takes on the build host', async () => {
+  const tree = join(work, 'sizing');
+  await mkdir(join(tree, 'many'), { recursive: true });
+  const MiB = 1024 * 1024;
+  await writeFile(join(tree, 'one-byte'), 'x'); // a block
+  await writeFile(join(tree, 'five-k'), Buffer.alloc(5 * 1024, 1)); // two blocks
+  await link(join(tree, 'five-k'), join(tree, 'five-k-again')); // the same blocks
+  await writeFile(join(tree, 'empty'), ''); // none
+  await symlink('five-k', join(tree, 'short-link')); // in its inode
+  await symlink('l'.repeat(80), join(tree, 'long-link')); // a block
+  // Stored in no blocks here (du: 0), as a compressing file system (ZFS with lz4) stores
+  // zeros; the image's ext4 gets 8 MiB of content, so they count.
+  await writeFile(join(tree, 'stored-small'), '');
+  await truncate(join(tree, 'stored-small'), 8 * MiB);
+  assert.equal(Number((await execa('du', ['-s', '-B1', join(tree, 'stored-small')])).stdout.split(/\s/)[0]), 0, 'du sees nothing');
+  // 400 names of 20 bytes: 400 * (8 + 20) bytes of entries, three blocks of directory.
+  for (let i = 0; i < 400; i++) await writeFile(join(tree, 'many', `file-${String(i).padStart(15, '0')}`), '');
+  const dirBlocks = 4096 /* tree */ + 3 * 4096; /* many */
+  const fileBlocks = 4096 + 2 * 4096 + 4096 + 8 * MiB;
+  assert.equal(await treeBytes(tree), dirBlocks + fileBlocks);
+});
+
+test('the boot partition has the same bytes whatever order its files were made in', async () => {
+  // tmpfs lists a directory's names newest first (ext4 by a hash seeded per file system):
+  // two copies of one boot tree made in opposite orders, as two machines might unpack it.
+  const trees = join(work, 'boot-trees');
+  await mkdir(trees);
+  await execa('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'piinit-boot-order', trees]);
+  try {
+    const names = ['bootcode.bin', 'config.txt', 'start4.elf', 'overlays/disable-bt.dtbo', 'overlays/miniuart-bt.dtbo', 'overlays/README'];
+    const made = async (name: string, order: string[]) => {
+      const boot = join(trees, name);
+      for (const n of order) {
+        await mkdir(join(boot, n, '..'), { recursive: true });
+        await writeFile(join(boot, n), `${n}\n`);
+      }
+      await clampMtimes(boot, EPOCH);
+      return boot;
+    };
+    const forward = await made('forward', names);
+    const backward = await made('backward', [...names].reverse());
+    const listed = async (d: string) => (await execa('ls', ['-U', join(d, 'overlays')])).stdout; // directory order (Node sorts)
+    assert.notEqual(await listed(forward), await listed(backward), 'the trees list their files in other orders');
+    const a = join(work, 'forward.img');
+    const b = join(work, 'backward.img');
+    await assembleDisk({ image: a, dirs: { ...dirs, boot: forward }, bootType: '0c', seed: 'order', sourceDateEpoch: EPOCH });
+    await assembleDisk({ image: b, dirs: { ...dirs, boot: backward }, bootType: '0c', seed: 'order', sourceDateEpoch: EPOCH });
+    assert.equal(await sha256File(a), await sha256File(b));
+    const { stdout } = await execa('mdir', ['-b', '-i', `${a}@@${1024 * 1024}`, '::/overlays'], { env: { MTOOLS_SKIP_CHECK: '1' } });
+    assert.deepEqual(stdout.trim().split('\n'), ['::/overlays/README', '::/overlays/disable-bt.dtbo', '::/overlays/miniuart-bt.dtbo']);
+  } finally {
+    await execa('umount', [trees]);
+  }
 });
