@@ -7,19 +7,22 @@
 //  2. Write the mapped ranges in order, in chunks that end at multiples of 4 MiB, syncing
 //     every 16 MiB so progress counts bytes on the card, not in the page cache. The first
 //     4 KiB (the MBR/partition table) are held back.
-//  3. Write the first 4 KiB last and sync: an interrupted burn leaves a card that does not boot.
-//  4. Flush the device's page cache (BLKFLSBUF) and read back every written chunk, comparing
-//     SHA-256 per block map range (and a CRC-32 per chunk, to say where a range went wrong,
-//     down to the byte for raw images); the zeroed areas must read as zeros.
+//  3. Sync, then write the first 4 KiB and sync: an interrupted burn leaves a card that does
+//     not boot.
+//  4. Flush the device's page cache (BLKFLSBUF) and read back every written chunk through the
+//     same exclusive handle, comparing SHA-256 per block map range (and a CRC-32 per chunk, to
+//     say where a range went wrong, down to the byte for raw images); the zeroed areas must
+//     read as zeros. A card that fails gets its first sector zeroed too.
 // Unmapped blocks elsewhere are left as they were: the file systems in the image do not read
 // them (the same promise bmaptool makes), and the area past the image is outside every partition.
 // The image is read once; each chunk goes to all cards in parallel.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import type { BlockMap } from '../image/bmap.ts';
-import { flushDeviceCache, rereadPartitions } from './devices.ts';
+import { deviceIdentity, flushDeviceCache, rereadPartitions } from './devices.ts';
+import { identityChange, type DeviceIdentity } from './safety.ts';
 import type { Chunk, ImageSource } from './source.ts';
 
 const MiB = 1024 * 1024;
@@ -31,16 +34,19 @@ export interface BurnTarget {
   kind: 'block' | 'file';
   /** Size in bytes of a block device (from lsblk); files grow to the image size. */
   size?: number;
+  /** The block device as it was checked: after opening it, the burn goes on only if it is
+   *  still that device (a card swapped at the prompt for a disk that took its name is not). */
+  identity?: DeviceIdentity;
 }
 
-export type Phase = 'preparing' | 'writing' | 'verifying' | 'verified' | 'failed' | 'interrupted';
+export type Phase = 'preparing' | 'writing' | 'verifying' | 'verified' | 'written' | 'failed' | 'interrupted';
 
 export interface CardProgress {
   path: string;
   phase: Phase;
   /** Bytes written and synced (writing) or read back (verifying). */
   done: number;
-  /** What `done` runs up to; null while an xz image without a block map is being streamed. */
+  /** What `done` runs up to; null before the first card is opened. */
   total: number | null;
 }
 
@@ -89,6 +95,7 @@ interface Segment {
 }
 
 class InterruptedError extends Error {}
+class NotCheckedDevice extends Error {}
 
 class Card {
   fh: Awaited<ReturnType<typeof open>> | null = null;
@@ -122,6 +129,13 @@ class Card {
       // O_EXCL on a block device: the kernel refuses while anything has it mounted or claimed.
       this.fh = await open(this.path, constants.O_RDWR | constants.O_EXCL);
       this.size = this.target.size ?? imageSize;
+      if (this.target.identity) {
+        const changed = identityChange(this.target.identity, await deviceIdentity((await this.fh.stat({ bigint: true })).rdev));
+        if (changed) {
+          await this.close();
+          throw new NotCheckedDevice(`${this.path} is not the device that was checked: ${changed}. Nothing was written to it`);
+        }
+      }
     } else {
       this.fh = await open(this.path, constants.O_RDWR | constants.O_CREAT, 0o644);
       const st = await this.fh.stat();
@@ -173,15 +187,17 @@ class Card {
     await this.syncTo(this.bytesWritten);
   }
 
-  /** Leaves the first sector zero, synced: the card will not boot a half-written system. */
-  async makeUnbootable(): Promise<void> {
+  /** Leaves the first sector zero, synced: the card will not boot a half-written system.
+   *  False when that failed (the card may be gone). */
+  async makeUnbootable(): Promise<boolean> {
     await this.syncing?.catch(() => undefined);
     try {
       this.fh ??= await open(this.path, constants.O_RDWR);
       await this.fh.write(Buffer.alloc(HEAD_BYTES), 0, HEAD_BYTES, 0);
       await this.fh.datasync();
+      return true;
     } catch {
-      // the card may be gone; the report says it is incomplete either way
+      return false;
     }
   }
 
@@ -246,7 +262,7 @@ export async function burn(opts: BurnOptions): Promise<CardReport[]> {
           await c.open(imageSize);
           c.writeStart = performance.now();
           const wipe = wipeAreas(c.size, imageSize);
-          if (writeTotal === null && mapped !== null) {
+          if (writeTotal === null) {
             writeTotal = mapped + wipe.reduce((n, [s, e]) => n + e - s, 0);
           }
           opts.onProgress?.({ path: c.path, phase: 'preparing', done: 0, total: writeTotal });
@@ -256,7 +272,7 @@ export async function burn(opts: BurnOptions): Promise<CardReport[]> {
           }
           if (!c.error) await c.sync();
         } catch (err) {
-          c.error = `cannot open ${c.path} for writing: ${(err as Error).message}`;
+          c.error = err instanceof NotCheckedDevice ? err.message : `cannot open ${c.path} for writing: ${(err as Error).message}`;
         }
       }),
     );
@@ -285,10 +301,12 @@ export async function burn(opts: BurnOptions): Promise<CardReport[]> {
     }
     if (aborted()) throw new InterruptedError();
 
-    // 3. the first sector last
+    // 3. the first sector last, once the data it points at is on the card
     segments.unshift({ offset: 0, length: head.length, crc32: crc32(head) });
     await Promise.all(
       live().map(async (c) => {
+        await c.sync();
+        if (c.error) return;
         await c.write(0, head);
         if (c.error) return;
         try {
@@ -300,6 +318,7 @@ export async function burn(opts: BurnOptions): Promise<CardReport[]> {
         }
       }),
     );
+    if (aborted()) throw new InterruptedError(); // as promised on the signal: no card left bootable
   } catch (err) {
     if (err instanceof InterruptedError || aborted()) {
       await Promise.all(live().map((c) => c.makeUnbootable()));
@@ -313,14 +332,15 @@ export async function burn(opts: BurnOptions): Promise<CardReport[]> {
     await it?.return(undefined).catch(() => undefined); // ends xz when we stopped early
   }
 
-  // 4. flush and read back
+  // 4. flush and read back, through the handle that wrote: while piinit holds the card open
+  // exclusively, udev cannot re-read its partition table and nothing can mount it.
   const needsVerify = opts.verify !== false && cards.some((c) => !c.error && !c.status);
   const map = needsVerify ? source.map() : null;
   await Promise.all(
     cards.map(async (c) => {
-      await c.close();
-      if (c.error || c.status) return;
-      if (opts.verify === false) {
+      if (c.error || c.status || opts.verify === false) {
+        await c.close();
+        if (c.error || c.status) return;
         c.status = 'written';
         if (c.target.kind === 'block') await rereadPartitions(c.path);
         return;
@@ -332,33 +352,41 @@ export async function burn(opts: BurnOptions): Promise<CardReport[]> {
         const started = performance.now();
         const zeroParts = unmappedParts(wipeAreas(c.size, imageSize), map!);
         c.verifyTotal = segments.reduce((n, s) => n + s.length, 0) + zeroParts.reduce((n, [s, e]) => n + e - s, 0);
-        c.mismatches = await readBack(c, segments, zeroParts, map!, source, chunkSize, signal, (done) =>
+        c.mismatches = await readBack(c.fh!, segments, zeroParts, map!, source, chunkSize, signal, (done) =>
           progress(c, 'verifying', done),
         );
         c.verifySeconds = (performance.now() - started) / 1000;
         c.status = c.mismatches.length ? 'failed' : 'verified';
-        if (c.status === 'verified' && c.target.kind === 'block') await rereadPartitions(c.path);
-        if (c.mismatches.length) c.error = `verification failed: ${c.mismatches.length} mismatch(es), first at byte ${c.mismatches[0]!.offset}`;
+        if (c.mismatches.length) {
+          // A card that does not hold the image must not boot what it holds instead.
+          const zeroed = await c.makeUnbootable();
+          c.error =
+            `verification failed: ${c.mismatches.length} mismatch(es), first at byte ${c.mismatches[0]!.offset}` +
+            (zeroed ? '; its first sector is now zero, so it will not boot' : '');
+        }
       } catch (err) {
         if (err instanceof InterruptedError || aborted()) {
           await c.makeUnbootable();
-          await c.close();
           c.status = 'interrupted';
         } else {
           c.error = `read-back failed: ${(err as Error).message}`;
+          if (await c.makeUnbootable()) c.error += '; its first sector is now zero, so it will not boot';
         }
+      } finally {
+        await c.close();
       }
+      if (c.status === 'verified' && c.target.kind === 'block') await rereadPartitions(c.path);
     }),
   );
 
   return cards.map((c) => {
     const status = c.status === 'interrupted' ? 'interrupted' : c.error ? 'failed' : (c.status ?? 'failed');
-    opts.onProgress?.({ path: c.path, phase: status === 'written' ? 'verified' : status, done: c.bytesWritten, total: writeTotal });
+    opts.onProgress?.({ path: c.path, phase: status, done: c.bytesWritten, total: writeTotal }); // 'written': not read back
     return {
       path: c.path,
       status,
       imageSize,
-      mappedBytes: source.mappedBytes() ?? 0,
+      mappedBytes: source.mappedBytes(),
       bytesWritten: c.bytesWritten,
       writeSeconds: c.writeSeconds,
       verifySeconds: c.verifySeconds,
@@ -370,7 +398,7 @@ export async function burn(opts: BurnOptions): Promise<CardReport[]> {
 
 /** Reads the card back: every data segment by SHA-256, every block map range, the zeroed areas. */
 async function readBack(
-  c: Card,
+  fh: FileHandle,
   segments: Segment[],
   zeroParts: Array<[number, number]>,
   map: BlockMap,
@@ -379,7 +407,6 @@ async function readBack(
   signal: AbortSignal | undefined,
   onDone: (done: number) => void,
 ): Promise<Mismatch[]> {
-  const fh = await open(c.path, 'r');
   const mismatches: Mismatch[] = [];
   let done = 0;
   const read = async (offset: number, length: number): Promise<Buffer> => {
@@ -392,52 +419,49 @@ async function readBack(
     }
     return b;
   };
-  try {
-    const ranges = map.ranges.map((r) => ({
-      start: r.first * map.blockSize,
-      end: Math.min((r.last + 1) * map.blockSize, map.imageSize),
-      want: r.sha256,
-      hash: createHash('sha256'),
-    }));
-    let ri = 0;
-    const sorted = [...segments].sort((a, b) => a.offset - b.offset);
-    for (const s of sorted) {
-      if (signal?.aborted) throw new InterruptedError();
-      const b = await read(s.offset, s.length);
-      if (crc32(b) !== s.crc32) mismatches.push(await locate(source, s, b));
-      // feed the bytes to the block map ranges they belong to
-      const sEnd = s.offset + s.length;
-      while (ri < ranges.length && ranges[ri]!.start < sEnd) {
-        const r = ranges[ri]!;
-        const from = Math.max(r.start, s.offset);
-        const to = Math.min(r.end, sEnd);
-        if (to > from) r.hash.update(b.subarray(from - s.offset, to - s.offset));
-        if (r.end <= sEnd) {
-          if (r.hash.digest('hex') !== r.want && !mismatches.some((m) => m.offset >= r.start && m.offset < r.end)) {
-            mismatches.push({ offset: r.start, length: r.end - r.start, detail: `block map range ${r.start}-${r.end - 1}: SHA-256 differs` });
-          }
-          ri++;
-        } else break;
+  const ranges = map.ranges.map((r) => ({
+    start: r.first * map.blockSize,
+    end: Math.min((r.last + 1) * map.blockSize, map.imageSize),
+    want: r.sha256,
+    hash: createHash('sha256'),
+  }));
+  let ri = 0;
+  const sorted = [...segments].sort((a, b) => a.offset - b.offset);
+  for (const s of sorted) {
+    if (signal?.aborted) throw new InterruptedError();
+    const b = await read(s.offset, s.length);
+    if (crc32(b) !== s.crc32) mismatches.push(await locate(source, s, b));
+    // feed the bytes to the block map ranges they belong to
+    const sEnd = s.offset + s.length;
+    while (ri < ranges.length && ranges[ri]!.start < sEnd) {
+      const r = ranges[ri]!;
+      const from = Math.max(r.start, s.offset);
+      const to = Math.min(r.end, sEnd);
+      if (to > from) r.hash.update(b.subarray(from - s.offset, to - s.offset));
+      if (r.end <= sEnd) {
+        if (r.hash.digest('hex') !== r.want && !mismatches.some((m) => m.offset >= r.start && m.offset < r.end)) {
+          mismatches.push({ offset: r.start, length: r.end - r.start, detail: `block map range ${r.start}-${r.end - 1}: SHA-256 differs` });
+        }
+        ri++;
+      } else break;
+    }
+    done += s.length;
+    onDone(done);
+  }
+  if (ri !== ranges.length) throw new Error(`read back ${ri} of the block map's ${ranges.length} ranges`);
+  const zero = Buffer.alloc(chunkSize);
+  for (const [s, e] of zeroParts) {
+    for (let p = s; p < e; p += chunkSize) {
+      const len = Math.min(chunkSize, e - p);
+      const b = await read(p, len);
+      if (!b.equals(zero.subarray(0, len))) {
+        const i = b.findIndex((x) => x !== 0);
+        mismatches.push({ offset: p + i, length: 1, detail: `byte ${p + i} should have been zeroed` });
+        break;
       }
-      done += s.length;
+      done += len;
       onDone(done);
     }
-    const zero = Buffer.alloc(chunkSize);
-    for (const [s, e] of zeroParts) {
-      for (let p = s; p < e; p += chunkSize) {
-        const len = Math.min(chunkSize, e - p);
-        const b = await read(p, len);
-        if (!b.equals(zero.subarray(0, len))) {
-          const i = b.findIndex((x) => x !== 0);
-          mismatches.push({ offset: p + i, length: 1, detail: `byte ${p + i} should have been zeroed` });
-          break;
-        }
-        done += len;
-        onDone(done);
-      }
-    }
-  } finally {
-    await fh.close();
   }
   return mismatches.sort((a, b) => a.offset - b.offset);
 }

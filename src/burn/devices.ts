@@ -7,6 +7,7 @@ import { UserError } from '../errors.ts';
 import {
   assessAll,
   assessTarget,
+  type DeviceIdentity,
   parseMountinfo,
   parseSwaps,
   type SystemSnapshot,
@@ -44,6 +45,8 @@ export interface ResolvedTarget {
   path: string;
   kind: 'block' | 'file';
   verdict: Verdict;
+  /** Of a block device, as checked: the burn writes only to the same device. */
+  identity?: DeviceIdentity;
 }
 
 export interface ResolveOptions extends TargetOptions {
@@ -71,7 +74,7 @@ export async function resolveTargets(
     }
     let t: ResolvedTarget;
     if (st?.isBlockDevice()) {
-      t = { given: g, path, kind: 'block', verdict: assessTarget(path, snap, opts) };
+      t = { given: g, path, kind: 'block', verdict: assessTarget(path, snap, opts), identity: await deviceIdentity((await stat(path, { bigint: true })).rdev) };
     } else if (st === null || st.isFile()) {
       const reasons = opts.allowFile
         ? []
@@ -88,6 +91,15 @@ export async function resolveTargets(
     out.push(t);
   }
   return out;
+}
+
+/** major:minor of a device number (glibc's gnu_dev_major/minor) and what sysfs says of it. */
+export async function deviceIdentity(rdev: bigint): Promise<DeviceIdentity> {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  const sys = `/sys/dev/block/${major}:${minor}`;
+  const read = (f: string) => readFile(`${sys}/${f}`, 'utf8').then((v) => v.trim(), () => null);
+  return { rdev: `${major}:${minor}`, diskseq: await read('diskseq'), sectors: await read('size') };
 }
 
 export async function listDevices(opts: TargetOptions): Promise<Verdict[]> {

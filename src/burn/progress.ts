@@ -53,9 +53,9 @@ export function progressDisplay(paths: string[], stream: NodeJS.WriteStream = pr
       state.set(p.path, s);
       const bar = bars.get(p.path);
       if (!bar) return;
-      const final = p.phase === 'verified' || p.phase === 'failed' || p.phase === 'interrupted';
+      const final = p.phase === 'verified' || p.phase === 'written' || p.phase === 'failed' || p.phase === 'interrupted';
       bar.setTotal(p.total && !final ? p.total : 1);
-      bar.update(final ? (p.phase === 'verified' ? 1 : 0) : Math.min(p.done, p.total ?? 0), { path: p.path });
+      bar.update(final ? (p.phase === 'verified' || p.phase === 'written' ? 1 : 0) : Math.min(p.done, p.total ?? 0), { path: p.path });
     },
     stop() {
       multi.stop();

@@ -225,6 +225,8 @@ export function assessTarget(path: string, snap: SystemSnapshot, opts: TargetOpt
     reasons.push('is a hardware boot or RPMB area of an eMMC chip, not a card');
   } else if (isMmc(dev) && snap.mmcTypes?.[kname] === 'MMC') {
     reasons.push('is a soldered-on eMMC chip, not an SD card');
+  } else if (isMmc(dev) && snap.mmcTypes?.[kname] !== 'SD') {
+    reasons.push(`cannot be told from a soldered-on eMMC chip (/sys/block/${kname}/device/type is ${snap.mmcTypes?.[kname] ?? 'unreadable'}, not SD)`);
   } else if (!looksLikeCard(dev)) {
     reasons.push(
       `is not removable and not on a USB or SD bus (transport ${dev.tran ?? 'unknown'}): it looks like a built-in disk`,
@@ -248,4 +250,25 @@ export function assessAll(snap: SystemSnapshot, opts: TargetOptions): Verdict[] 
     .filter((d) => d.type === 'disk' || (d.type === 'loop' && opts.allowLoop))
     .map((d) => assessTarget(devPath(d), snap, opts))
     .sort((a, b) => Number(b.ok) - Number(a.ok) || a.path.localeCompare(b.path));
+}
+
+/** A block device beyond its name: its device number, and the kernel's disk sequence number
+ *  (Linux 5.15 and later), new for every disk attached and every medium inserted, so a card
+ *  swapped for a disk that took over its name (/dev/sdb) has another one. */
+export interface DeviceIdentity {
+  /** major:minor */
+  rdev: string;
+  diskseq: string | null;
+  /** Size in 512-byte sectors, from sysfs. */
+  sectors: string | null;
+}
+
+/** How `now` differs from the device that was checked, or null when it is the same. */
+export function identityChange(checked: DeviceIdentity, now: DeviceIdentity): string | null {
+  if (checked.rdev !== now.rdev) return `its device number was ${checked.rdev} when checked, ${now.rdev} now`;
+  if (checked.diskseq !== now.diskseq) {
+    return `another disk or card took its name (disk sequence number ${checked.diskseq ?? 'unknown'} when checked, ${now.diskseq ?? 'unknown'} now)`;
+  }
+  if (checked.sectors !== now.sectors) return `its size changed (${checked.sectors ?? '?'} sectors when checked, ${now.sectors ?? '?'} now)`;
+  return null;
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { access, open, readFile, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { UserError } from '../errors.ts';
-import { createBlockMap, parseBmapXml, ZeroSkippingMapper, type BlockMap } from '../image/bmap.ts';
+import { createBlockMap, parseBmapXml, type BlockMap } from '../image/bmap.ts';
 
 const run = promisify(execFile);
 
@@ -25,8 +25,8 @@ export interface ImageSource {
   mapOrigin: 'bmap-file' | 'allocation' | 'streamed';
   /** The block map; for 'streamed' it is complete only after chunks() has finished. */
   map(): BlockMap;
-  /** Bytes the map says hold data (known up front except for 'streamed'). */
-  mappedBytes(): number | null;
+  /** Bytes the map says hold data. */
+  mappedBytes(): number;
   chunks(chunkSize: number, signal?: AbortSignal): AsyncGenerator<Chunk>;
   /** For a mismatch found on the card: the exact image bytes at [offset, offset+length), when cheap to get. */
   readImage?(offset: number, length: number): Promise<Buffer>;
@@ -269,7 +269,9 @@ function xzWithMap(path: string, map: BlockMap): ImageSource {
   };
 }
 
-/** An xz image without a block map: blocks of zeros are skipped, the map is made while streaming. */
+/** An xz image without a block map: every block is written (blocks of zeros too: the image's
+ *  free FAT entries and empty directories must not show a used card's old bytes). Its map,
+ *  one range over the whole image, is known once the stream has been hashed. */
 function xzStreamed(path: string, imageSize: number): ImageSource {
   let final: BlockMap | null = null;
   const blockSize = 4096;
@@ -282,20 +284,23 @@ function xzStreamed(path: string, imageSize: number): ImageSource {
       if (!final) throw new Error('the block map of a streamed image is known only after streaming it');
       return final;
     },
-    mappedBytes: () => (final ? final.ranges.reduce((n, r) => n + (r.last - r.first + 1) * blockSize, 0) : null),
+    mappedBytes: () => imageSize,
     async *chunks(chunkSize, signal) {
       const co = new Coalescer(chunkSize);
-      const mapper = new ZeroSkippingMapper(blockSize);
+      const hash = createHash('sha256');
+      let pos = 0;
       for await (const b of unxz(path, signal)) {
-        for (const p of mapper.push(b)) yield* co.push(p.offset, p.data);
+        hash.update(b);
+        yield* co.push(pos, b);
+        pos += b.length;
       }
-      const { map, tail } = mapper.finish();
-      if (tail) yield* co.push(tail.offset, tail.data);
       yield* co.flush();
-      if (map.imageSize !== imageSize) {
-        throw new UserError(`image ${path} unpacked to ${map.imageSize} bytes, but xz --list said ${imageSize}`);
+      if (pos !== imageSize) {
+        throw new UserError(`image ${path} unpacked to ${pos} bytes, but xz --list said ${imageSize}`);
       }
-      final = map;
+      const blocksCount = Math.ceil(imageSize / blockSize);
+      const ranges = blocksCount > 0 ? [{ first: 0, last: blocksCount - 1, sha256: hash.digest('hex') }] : [];
+      final = { imageSize, blockSize, blocksCount, mappedBlocksCount: blocksCount, ranges };
     },
   };
 }

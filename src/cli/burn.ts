@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .argument('<device...>', 'whole card devices, e.g. /dev/sdb /dev/mmcblk0 (see `piinit devices`)')
     .option('-y, --yes', 'write without asking (needed when stdin is not a terminal)')
     .option('--bmap <file>', 'the block map (bmaptool format) to use instead of the one next to the image')
-    .option('--no-bmap', 'ignore any .bmap file: map a raw image by its allocation, an xz image by its non-zero blocks')
+    .option('--no-bmap', 'ignore any .bmap file: map a raw image by its allocation; an xz image is written whole')
     .option('--no-verify', 'do not read the cards back (not recommended)')
     .option('--allow-file', 'allow writing to a regular file (creates or grows it)')
     .addOption(new Option('--allow-loop', 'accept loop devices as cards (tests and benchmarks)').hideHelp())
@@ -61,7 +61,7 @@ Exit status: 0 when every card verified, 1 when any failed, 130 when interrupted
       try {
         reports = await burn({
           source,
-          targets: targets.map((t) => ({ path: t.path, kind: t.kind, size: t.verdict.device?.size })),
+          targets: targets.map((t) => ({ path: t.path, kind: t.kind, size: t.verdict.device?.size, identity: t.identity })),
           signal: interrupt.signal,
           verify: opts.verify,
           onProgress: (p) => display?.update(p),

@@ -4,9 +4,11 @@
 // "Mapped" follows bmaptool: every block the file system has allocated for the image file
 // (holes are unmapped), even when it reads as zeros — tools like mke2fs and sfdisk write
 // zeros on purpose to erase old signatures, and those zeros must reach the card. Where the
-// allocation cannot be read (no FIEMAP, e.g. tmpfs), the blocks that are not all zeros are
-// mapped instead. Images should be made sparse (truncate -s), not fallocate'd: unwritten
-// extents count as allocated, like bmaptool counts them.
+// allocation cannot be read (no FIEMAP, e.g. tmpfs), every block is mapped: blocks of zeros
+// cannot be told from holes there, and skipping them would leave a used card's old bytes
+// under the new file systems' free FAT entries and empty directories. Images should be
+// made sparse (truncate -s), not fallocate'd: unwritten extents count as allocated, like
+// bmaptool counts them.
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
@@ -39,7 +41,7 @@ export async function allocatedExtents(path: string): Promise<Array<[number, num
     // -s: sync first, so delayed allocation is settled; -b1: offsets in bytes.
     ({ stdout: out } = await run('filefrag', ['-s', '-v', '-b1', path], { maxBuffer: 256 * 1024 * 1024 }));
   } catch {
-    return null; // no filefrag, or FIEMAP unsupported here (tmpfs): scan for zeros instead
+    return null; // no filefrag, or FIEMAP unsupported here (tmpfs): map every block instead
   }
   if (!/logical_offset/.test(out)) return null;
   const extents: Array<[number, number]> = [];
@@ -80,10 +82,9 @@ export async function createBlockMap(imagePath: string, blockSize = 4096): Promi
   const extents = await allocatedExtents(imagePath);
   const fh = await open(imagePath, 'r');
   try {
-    const ranges =
-      extents === null
-        ? await scanNonZeroRanges(fh, imageSize, blockSize)
-        : await hashRanges(fh, imageSize, blockSize, extentsToBlockRanges(extents, blockSize, blocksCount));
+    const blockRanges: Array<[number, number]> =
+      extents === null ? (blocksCount > 0 ? [[0, blocksCount - 1]] : []) : extentsToBlockRanges(extents, blockSize, blocksCount);
+    const ranges = await hashRanges(fh, imageSize, blockSize, blockRanges);
     return {
       imageSize,
       blockSize,
@@ -118,100 +119,6 @@ async function hashRanges(
     out.push({ first, last, sha256: hash.digest('hex') });
   }
   return out;
-}
-
-/** One pass over the whole image: ranges of blocks that are not all zeros, hashed as found. */
-async function scanNonZeroRanges(fh: Handle, imageSize: number, blockSize: number): Promise<BlockRange[]> {
-  const builder = new ZeroSkippingMapper(blockSize);
-  const buf = Buffer.allocUnsafe(READ_CHUNK);
-  for (let pos = 0; pos < imageSize; ) {
-    const want = Math.min(READ_CHUNK, imageSize - pos);
-    let got = 0;
-    while (got < want) {
-      const { bytesRead } = await fh.read(buf, got, want - got, pos + got);
-      if (bytesRead === 0) throw new Error(`image shrank while mapping it (at byte ${pos + got})`);
-      got += bytesRead;
-    }
-    builder.push(buf.subarray(0, got));
-    pos += got;
-  }
-  return builder.finish().ranges;
-}
-
-/**
- * Builds a block map from a stream of image bytes (in order, from offset 0): blocks that are
- * all zeros are unmapped. Used for images without a block map (also xz streams).
- */
-export class ZeroSkippingMapper {
-  private readonly zero: Buffer;
-  private block = 0;
-  private size = 0;
-  private pending: Buffer = Buffer.alloc(0);
-  private open: { first: number; hash: ReturnType<typeof createHash> } | null = null;
-  readonly ranges: BlockRange[] = [];
-
-  constructor(readonly blockSize: number) {
-    this.zero = Buffer.alloc(blockSize);
-  }
-
-  /** Feeds the next bytes; returns the mapped pieces to write (they alias `data`: use them first). */
-  push(data: Buffer): Array<{ offset: number; data: Buffer }> {
-    const bs = this.blockSize;
-    const buf = this.pending.length ? Buffer.concat([this.pending, data]) : data;
-    const whole = buf.length - (buf.length % bs);
-    const pieces: Array<{ offset: number; data: Buffer }> = [];
-    let runStart = -1;
-    for (let off = 0; off < whole; off += bs) {
-      const isZero = buf.compare(this.zero, 0, bs, off, off + bs) === 0;
-      if (!isZero) {
-        if (runStart < 0) runStart = off;
-        if (!this.open) this.open = { first: this.block, hash: createHash('sha256') };
-        this.open.hash.update(buf.subarray(off, off + bs));
-      } else {
-        if (runStart >= 0) pieces.push({ offset: this.size + runStart, data: buf.subarray(runStart, off) });
-        runStart = -1;
-        this.closeRange();
-      }
-      this.block++;
-    }
-    if (runStart >= 0) pieces.push({ offset: this.size + runStart, data: buf.subarray(runStart, whole) });
-    this.size += whole;
-    this.pending = Buffer.from(buf.subarray(whole));
-    return pieces;
-  }
-
-  /** Ends the stream; a short last block is mapped when it is not all zeros. */
-  finish(): { map: BlockMap; ranges: BlockRange[]; tail: { offset: number; data: Buffer } | null } {
-    let tail: { offset: number; data: Buffer } | null = null;
-    if (this.pending.length) {
-      const p = this.pending;
-      if (p.some((b) => b !== 0)) {
-        if (!this.open) this.open = { first: this.block, hash: createHash('sha256') };
-        this.open.hash.update(p);
-        tail = { offset: this.size, data: p };
-      } else {
-        this.closeRange();
-      }
-      this.block++;
-      this.size += p.length;
-      this.pending = Buffer.alloc(0);
-    }
-    this.closeRange();
-    const map: BlockMap = {
-      imageSize: this.size,
-      blockSize: this.blockSize,
-      blocksCount: this.block,
-      mappedBlocksCount: this.ranges.reduce((n, r) => n + r.last - r.first + 1, 0),
-      ranges: this.ranges,
-    };
-    return { map, ranges: this.ranges, tail };
-  }
-
-  private closeRange(): void {
-    if (!this.open) return;
-    this.ranges.push({ first: this.open.first, last: this.block - 1, sha256: this.open.hash.digest('hex') });
-    this.open = null;
-  }
 }
 
 function humanSize(n: number): string {

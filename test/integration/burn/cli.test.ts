@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { createBlockMap } from '../../../src/image/bmap.ts';
 import { attachLoop, buildTestImage, card, defer, detachLoop, makeCardFile, setup, sh } from './helpers.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const MiB = 1024 * 1024;
 
@@ -182,4 +183,41 @@ test('on a terminal, piinit burn shows the card and writes only after "yes"', as
   assert.match(r.stdout, new RegExp(`${c.dev} verified\\s+\\[█+\\] 100%`));
   assert.match(r.stdout, new RegExp(`${c.dev}: verified\\.`));
   assert.ok(head(c.file).subarray(510, 512).equals(Buffer.from([0x55, 0xaa])), 'the MBR was written');
+});
+
+test('a card swapped for another disk while piinit waits for "yes" is not written', async (t) => {
+  const dir = setup(t, 'piinit-burn-cli-');
+  const img = buildTestImage(dir, { sizeMiB: 32, dataMiB: 1 });
+  const c = card(t, dir, 'card', 40);
+  const other = join(dir, 'other-disk');
+  makeCardFile(other, 48, 0x5a);
+  const child = spawn('script', ['-qec', `${process.execPath} bin/piinit.js burn ${img} ${c.dev} --allow-loop`, '/dev/null'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  defer(t, () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  for (let i = 0; i < 600 && !out.includes('Type "yes"'); i++) await sleep(100);
+  assert.match(out, new RegExp(`${c.dev}\\s+\\(unknown model\\)\\s+40\\.0 MiB`), 'the prompt shows the card');
+
+  // The card is pulled and another disk takes over its name (a loop device: its number).
+  sh('losetup', ['-d', c.dev]);
+  for (let i = 0; ; i++) {
+    try {
+      sh('losetup', [c.dev, other]);
+      break;
+    } catch (err) {
+      if (i >= 50) throw err; // the detach is finished by the kernel once nothing holds the device
+      await sleep(100);
+    }
+  }
+  child.stdin.write('yes\n');
+  const code = await Promise.race([exited, sleep(120_000).then(() => 'timeout')]);
+  assert.equal(code, 1, out);
+  assert.match(out, new RegExp(`${c.dev} is not the device that was checked: another disk or card took its name \\(disk sequence number \\d+ when checked, \\d+ now\\)`));
+  assert.ok(head(other, 2 * MiB).every((b) => b === 0x5a), 'the other disk is untouched');
+  assert.ok(head(c.file, 2 * MiB).every((b) => b === 0xa5), 'so is the card');
 });

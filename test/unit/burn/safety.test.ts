@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import {
   assessAll,
   assessTarget,
+  identityChange,
   parseMountinfo,
   parseSwaps,
   type SystemSnapshot,
@@ -96,6 +97,9 @@ test('built-in SD slot (mmcblk, not removable) is a candidate; eMMC and its boot
   assert.equal(assessTarget('/dev/mmcblk0', snap, image).ok, true);
   refused(assessTarget('/dev/mmcblk1', snap, image), /soldered-on eMMC/);
   refused(assessTarget('/dev/mmcblk1boot0', snap, image), /boot or RPMB area/);
+  // Where sysfs does not say SD, an mmc disk could be the eMMC: refused, not guessed.
+  const unknown = { ...snap, mmcTypes: {} };
+  refused(assessTarget('/dev/mmcblk0', unknown, image), /cannot be told from a soldered-on eMMC chip \(\/sys\/block\/mmcblk0\/device\/type is unreadable, not SD\)/);
   const sda = assessTarget('/dev/sda', snap, image);
   refused(sda, /holds the running system/); // btrfs: found by source, maj:min is anonymous
   refused(sda, /transport sata/);
@@ -172,4 +176,14 @@ test('a card with an active LVM volume group on it is refused even when nothing 
   };
   const v = assessTarget('/dev/sde', { lsblk: { blockdevices: [card] }, mounts: [], swaps: [] }, image);
   assert.deepEqual(v.reasons, ['is held by lvm /dev/mapper/vgcard-data: deactivate it first (vgchange -an, cryptsetup close, mdadm --stop)']);
+});
+
+test('identityChange: the device written must be the device checked', () => {
+  const checked = { rdev: '8:16', diskseq: '42', sectors: '62333952' };
+  assert.equal(identityChange(checked, { ...checked }), null);
+  assert.match(identityChange(checked, { ...checked, diskseq: '47' }) ?? '', /another disk or card took its name \(disk sequence number 42 when checked, 47 now\)/);
+  assert.match(identityChange(checked, { ...checked, rdev: '8:32' }) ?? '', /device number was 8:16 when checked, 8:32 now/);
+  // Before Linux 5.15 there is no disk sequence number: the size still tells most swaps.
+  const old = { ...checked, diskseq: null };
+  assert.match(identityChange(old, { ...old, sectors: '1953525168' }) ?? '', /size changed/);
 });
