@@ -12,7 +12,7 @@ apt-get install -y --no-install-recommends \
   dpkg-dev lintian \
   systemd \
   wpasupplicant \
-  iproute2 dnsmasq-base \
+  iproute2 dnsmasq-base openssh-client \
   mmdebstrap debian-archive-keyring arch-test \
   qemu-user-static binfmt-support \
   qemu-system-x86 qemu-system-arm qemu-utils ipxe-qemu ovmf \
@@ -20,6 +20,14 @@ apt-get install -y --no-install-recommends \
   bmap-tools \
   prometheus-node-exporter \
   docker.io
+
+# On a host that runs systemd, installing prometheus-node-exporter starts its service on
+# *:9100, and then no local test cluster can bind <address>:9100. The tests only need the
+# binary: the service is stopped and disabled (dockerd is left alone; its test runs its own).
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet prometheus-node-exporter.service 2>/dev/null; then
+  echo "setup-test-host: disabling the prometheus-node-exporter service (the tests run their own on :9100)"
+  systemctl disable --now prometheus-node-exporter.service
+fi
 
 # Consul 1.8.7 and Prometheus 2.24.1 (the last Debian build with consul_sd) come from
 # Debian bullseye. They are unpacked under /opt/piinit-test-tools with a private apt

@@ -24,6 +24,13 @@ import { startVm } from './vm.ts';
 const USER = 'piinit-rootless';
 /** The test cache's bases and downloaded .debs (shared with the other image tests). */
 const SHARED = process.env.PIINIT_IMAGE_TEST_CACHE ?? join(testCacheDir(), 'images');
+
+/** The shared cache's downloaded Debian packages, which the boot tests fill: copied to save
+ *  the downloads, and missing when this file runs alone (the build then downloads them). */
+const seedDebs = (arch: string, to: string) =>
+  cp(join(SHARED, 'debs', arch), to, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 const CLUSTER_YAML = `name: rootless
 datacenter: rootless
 domain: consul
@@ -106,7 +113,7 @@ function amd64Inputs(): Promise<Amd64Inputs> {
     await mkdir(SHARED, { recursive: true });
     await symlink(SHARED, join(rootCache, 'images'));
     await mkdir(join(userCache, 'images', 'debs'), { recursive: true });
-    await cp(join(SHARED, 'debs', 'amd64'), join(userCache, 'images', 'debs', 'amd64'), { recursive: true });
+    await seedDebs('amd64', join(userCache, 'images', 'debs', 'amd64'));
     chownTree(home, uid);
     return { home, clusterPath, debDir, rootCache, userCache };
   })();
@@ -224,7 +231,8 @@ async function userProcesses(): Promise<string[]> {
 test('Ctrl-C in a rootless build: the interruption reported, nothing of the build left running or behind', { timeout: 20 * 60_000 }, async () => {
   const { home, clusterPath, debDir } = await amd64Inputs();
   const cache = join(home, 'cache-interrupt'); // a base of its own, so that one is being built
-  await cp(join(SHARED, 'debs', 'amd64'), join(cache, 'images', 'debs', 'amd64'), { recursive: true });
+  await mkdir(join(cache, 'images', 'debs'), { recursive: true });
+  await seedDebs('amd64', join(cache, 'images', 'debs', 'amd64'));
   chownTree(cache, uid);
   // setpriv, not runuser: runuser's parent answers SIGINT by sending its child SIGTERM. Like
   // a shell, the test starts piinit in a process group of its own and signals the group.
@@ -304,7 +312,7 @@ console.log(JSON.stringify({ contentHash: r.contentHash, baseKey: r.baseKey, bas
   );
   const userCache = join(dir, 'cache');
   await mkdir(join(userCache, 'debs'), { recursive: true });
-  await cp(join(SHARED, 'debs', 'arm64'), join(userCache, 'debs', 'arm64'), { recursive: true });
+  await seedDebs('arm64', join(userCache, 'debs', 'arm64'));
   chownTree(dir, uid);
   const run = (args: string[]) => spawnSync(args[0]!, args.slice(1), { cwd: app, encoding: 'utf8', env: { ...ENV, HOME: dir }, timeout: 40 * 60_000, maxBuffer: 1 << 26 });
   const tsx = [process.execPath, '--import', 'tsx', script];

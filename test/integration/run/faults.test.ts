@@ -52,7 +52,9 @@ test('kill -9 the leader: a new leader, no acknowledged write lost, writes work,
   assert.notEqual(next, old);
 
   for (const k of acknowledged) {
-    const res = await http('GET', `${api(survivors[1]!)}/v1/kv/faults/${k}?raw&consistent`);
+    // 15 s: a server that has not heard of the new leader yet holds the request for up to
+    // Consul's RPC hold time (7 s) before it answers.
+    const res = await http('GET', `${api(survivors[1]!)}/v1/kv/faults/${k}?raw&consistent`, undefined, 15_000);
     assert.equal(res.status, 200, `${k}: ${res.body}`);
     assert.equal(res.body, `v${k.slice(1)}`);
   }
