@@ -107,7 +107,7 @@ export async function buildContainerImage(req: ContainerImageRequest, opts: Cont
   const sources = opts.sources ?? (await defaultSources());
   const name = `${req.cluster}-${req.role}.oci`;
   const step = stepRunner(name, opts);
-  const base = await step('base', () => ensureBase(baseSpec('amd64', sources, req.extraPackages ?? [], epoch), opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine }));
+  const base = await step('base', () => ensureBase(baseSpec('amd64', sources, req.extraPackages ?? [], epoch), opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine, signal: opts.signal }));
   await mkdir(opts.outDir, { recursive: true });
   const work = await newWorkDir(opts.cacheDir, `oci-${req.cluster}-${req.role}`);
   try {

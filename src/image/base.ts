@@ -5,12 +5,14 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DebianArch } from '../cluster/boards.ts';
 import { BASE_PACKAGES, IMAGE_PATH, IMAGE_TARGETS, type ImageKind } from './targets.ts';
 import { birthTime } from './base-age.ts';
 import { buildDirPrefix, removeOrphans } from './orphans.ts';
 import { markUsed, pruneBases } from './prune.ts';
 import { run } from './run.ts';
+import { UserError } from '../errors.ts';
 
 export const SUITE = 'bookworm';
 
@@ -245,12 +247,38 @@ export function refreshOnce(): (key: string) => boolean {
   };
 }
 
+/** Whether apt's output says the mirror was caught between two syncs: indexes that do not
+ *  match their Release file yet. Pure. */
+export function mirrorSyncing(output: string): boolean {
+  return /Hash Sum mismatch|File has unexpected size|Mirror sync in progress/.test(output);
+}
+
+export const MIRROR_RETRY_MS = 60_000;
+
+/** Runs fn, and once more after waitMs when it failed because the mirror was syncing (a
+ *  Debian mirror updates a few times a day, and a build that starts during a sync fails).
+ *  A mirror that stays inconsistent fails the second time, with apt's words. */
+export async function retryOnMirrorSync<T>(
+  fn: () => Promise<T>,
+  opts: { waitMs?: number; signal?: AbortSignal; note?: (message: string) => void } = {},
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof UserError) || !mirrorSyncing(err.message) || opts.signal?.aborted) throw err;
+    const waitMs = opts.waitMs ?? MIRROR_RETRY_MS;
+    opts.note?.(`the Debian mirror is between two syncs (its indexes do not match its Release file yet); trying again in ${Math.round(waitMs / 1000)} s`);
+    await sleep(waitMs, undefined, opts.signal ? { signal: opts.signal } : {});
+    return fn();
+  }
+}
+
 /** Returns the cached base tarball for spec, building it with mmdebstrap when missing.
  *  cacheDir/debs/<arch> keeps the downloaded .debs between builds (a warm package cache). */
 export async function ensureBase(
   spec: BaseSpec,
   cacheDir: string,
-  opts: { refresh?: RefreshBase; onLine?: (l: string) => void } = {},
+  opts: { refresh?: RefreshBase; onLine?: (l: string) => void; signal?: AbortSignal } = {},
 ): Promise<BaseResult> {
   const key = baseKey(spec);
   const refresh = typeof opts.refresh === 'function' ? opts.refresh(key) : !!opts.refresh;
@@ -278,7 +306,7 @@ export async function ensureBase(
     if (foreign) await writeFile(native, nativeDebHook(), { mode: 0o755 });
     const components = [...new Set(spec.sources.flatMap((l) => l.split(/\s+/).slice(3)))];
     const partial = join(work, 'base.tar');
-    await run(
+    const mmdebstrap = () => run(
       'mmdebstrap',
       [
         '--mode=root',
@@ -307,6 +335,13 @@ export async function ensureBase(
         },
         onLine: opts.onLine,
       },
+    );
+    await retryOnMirrorSync(
+      async () => {
+        await rm(partial, { force: true });
+        await mmdebstrap();
+      },
+      { signal: opts.signal, note: (m) => process.stderr.write(`piinit: ${m}\n`) },
     );
     await rename(partial, tarball);
     return { tarball, key, cached: false, pruned: await pruneBases(dir, group, key), builtAt: await birthTime(tarball) };

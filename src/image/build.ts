@@ -92,7 +92,7 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
 
   const sources = opts.sources ?? (await defaultSources());
   const spec = baseSpec(kind, sources, req.extraPackages ?? [], epoch);
-  const base = await step('base', () => ensureBase(spec, opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine }));
+  const base = await step('base', () => ensureBase(spec, opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine, signal: opts.signal }));
 
   await mkdir(opts.outDir, { recursive: true });
   const raw = join(opts.outDir, `${name}.img`);
