@@ -77,7 +77,16 @@ export function consulAgentConfig(ctx: RenderContext): Record<string, Json> {
     // raft_multiplier slows raft's own timing for slow boards, but autopilot's health check
     // keeps its fixed 200 ms: on a slow board a follower then flaps unhealthy (and a new
     // server waits to be promoted to voter) though raft itself is content. Scale it alike.
-    cfg.autopilot = { last_contact_threshold: `${AUTOPILOT_LAST_CONTACT_MS * c.consul.raftMultiplier}ms` };
+    // min_quorum: autopilot's dead-server cleanup would remove a server that is only away
+    // (a Pi rebooting for its new image, a Wi-Fi drop) from the raft peers, and the server
+    // comes back through a re-join that Consul 1.8 can leave stuck in serf "leaving"
+    // (hashicorp/consul#6882, #13379); a rolling reboot faster than the re-promotion can lose
+    // the quorum (#8118). The cluster file fixes the servers, so cleanup stops at their
+    // number; a dead server beyond it (one replaced by a new machine) is still removed.
+    cfg.autopilot = {
+      last_contact_threshold: `${AUTOPILOT_LAST_CONTACT_MS * c.consul.raftMultiplier}ms`,
+      min_quorum: serverAddrs.length,
+    };
     if (keys.uiConfig) cfg.ui_config = { enabled: true };
     else cfg.ui = true;
   }

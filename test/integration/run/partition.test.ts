@@ -66,6 +66,22 @@ test('partition one server away: the majority writes, the minority refuses consi
   const stale = await nsHttp(node(minority).netns!, 'GET', `${api(minority)}/v1/kv/p/during4?stale`, undefined, 10);
   assert.notEqual(stale.status, 200);
 
+  // Away is not gone: once gossip marks it failed, autopilot's dead-server cleanup (every
+  // 10 s) would remove it from the raft peers, but min_quorum (the cluster's 3 servers)
+  // stops that. Watched for 25 s, more than two cleanup rounds.
+  const SERF_FAILED = 4;
+  await waitFor('the majority to see the minority as failed', 60_000, async () => {
+    const m = await nsHttp(hub, 'GET', `${api(leader)}/v1/agent/members`);
+    const members = JSON.parse(m.body) as { Name: string; Status: number }[];
+    return members.find((x) => x.Name === minority)?.Status === SERF_FAILED;
+  }, 1000);
+  for (let i = 0; i < 25; i++) {
+    const c = await nsHttp(hub, 'GET', `${api(leader)}/v1/operator/raft/configuration`);
+    const servers = (JSON.parse(c.body) as { Servers: { Node: string; Voter: boolean }[] }).Servers;
+    assert.ok(servers.some((x) => x.Node === minority && x.Voter), `${minority} is still a raft voter after ${i} s (${c.body})`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+
   await setLink(net, node(minority).netns!, true);
   const caught = await waitFor('the healed server to catch up', 90_000, async () => {
     const res = await nsHttp(hub, 'GET', `${api(minority)}/v1/kv/p/during4?raw&stale`);

@@ -21,7 +21,7 @@ test('local target: every key and referenced path lives under root, daemons bind
   assert.equal(cfg.node_name, 'core1');
   assert.equal(cfg.data_dir, `${root}/opt/consul`);
   assert.equal(cfg.performance.raft_multiplier, 3);
-  assert.deepEqual(cfg.autopilot, { last_contact_threshold: '600ms' });
+  assert.deepEqual(cfg.autopilot, { last_contact_threshold: '600ms', min_quorum: 3 });
   assert.equal(cfg.ui, true);
   const enc = tree.get(`${root}/etc/consul.d/encrypt.json`) as FileEntry;
   assert.equal(enc.secret, true);
