@@ -68,13 +68,13 @@ export async function resolveTargets(
     let st;
     try {
       path = await realpath(g);
-      st = await stat(path);
+      st = await stat(path, { bigint: true }); // bigint: rdev of any device number
     } catch {
       st = null;
     }
     let t: ResolvedTarget;
     if (st?.isBlockDevice()) {
-      t = { given: g, path, kind: 'block', verdict: assessTarget(path, snap, opts), identity: await deviceIdentity((await stat(path, { bigint: true })).rdev) };
+      t = { given: g, path, kind: 'block', verdict: assessTarget(path, snap, opts), identity: await deviceIdentity(st.rdev) };
     } else if (st === null || st.isFile()) {
       const reasons = opts.allowFile
         ? []

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { downLocal } from '../../../src/run/local.ts';
 import { liveness } from '../../../src/run/proc.ts';
 import { readState } from '../../../src/run/state.ts';
-import { randomLoopbackSubnet, waitFor } from './helpers.ts';
+import { randomLoopbackSubnet, untilExit0 } from './helpers.ts';
 
 const piinit = (args: string[], timeoutMs = 400_000) =>
   spawnSync(process.execPath, ['bin/piinit.js', ...args], { encoding: 'utf8', timeout: timeoutMs });
@@ -45,13 +45,8 @@ test('piinit up examples/demo/cluster.yaml runs to a healthy cluster; down leave
   assert.equal(again.status, 0, again.stdout + again.stderr);
   assert.match(again.stdout, /already running \(11 daemons\); nothing changed/);
 
-  // Bounded, not one shot: on 2 busy cores autopilot can take a moment to judge every
-  // server again ("HEALTHY ?").
-  const status = await waitFor('piinit status to exit 0', 60_000, async () => {
-    const r = piinit(['status', file, '--state', state]);
-    if (r.status !== 0) throw new Error(`exit ${r.status}:\n${r.stdout}${r.stderr}`);
-    return r;
-  }, 1000);
+  // Bounded: on 2 busy cores autopilot can take a moment to judge every server again.
+  const status = await untilExit0('piinit status', () => piinit(['status', file, '--state', state]));
   assert.match(status.stdout, /^HEALTHY$/m);
   assert.match(status.stdout, /^Nomad: unavailable — /m);
 

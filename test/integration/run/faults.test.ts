@@ -7,7 +7,7 @@ import { type TestContext, test } from 'node:test';
 import { downLocal, firstCrash, localAuth, localTargets, upLocal } from '../../../src/run/local.ts';
 import { killDaemon } from '../../../src/run/proc.ts';
 import { checkLocalHealth, waitLocalHealthy } from '../../../src/run/probe.ts';
-import { cleanup, http, makeCluster, NOMAD_UNAVAILABLE, randomLoopbackSubnet, SYSTEM_BINARIES, waitFor } from './helpers.ts';
+import { cleanup, http, makeCluster, NOMAD_UNAVAILABLE, randomLoopbackSubnet, SYSTEM_BINARIES, untilExit0, waitFor } from './helpers.ts';
 
 const piinit = (args: string[]) => spawnSync(process.execPath, ['bin/piinit.js', ...args], { encoding: 'utf8', timeout: 60_000 });
 
@@ -114,12 +114,7 @@ test('two of three servers stopped: status reports lost quorum and fails; up bri
   assert.deepEqual(again.started.sort(), ['core2/consul', 'core3/consul']);
   const h = await waitLocalHealthy(again.state, targets, localAuth(again.cluster), { timeoutMs: 120_000 });
   assert.ok(h.healthy, h.problems.join('\n'));
-  // Bounded, not one shot: right after a recovery autopilot may not have judged every server
-  // yet ("HEALTHY ?"), and the status command, a moment after the check above, can see that.
-  await waitFor('piinit status to exit 0', 60_000, async () => {
-    const ok = piinit(['status', tc.file, '--state', tc.stateDir]);
-    if (ok.status !== 0) throw new Error(`exit ${ok.status}:\n${ok.stdout}`);
-    return true;
-  }, 1000);
+  // Bounded: the status command, a moment after the check above, can still see "HEALTHY ?".
+  await untilExit0('piinit status', () => piinit(['status', tc.file, '--state', tc.stateDir]));
   assert.equal((await http('GET', `${api('core3')}/v1/kv/quorum?raw&consistent`)).body, 'before');
 });

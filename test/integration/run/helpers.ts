@@ -83,6 +83,16 @@ export async function cleanup(tc: TestCluster): Promise<void> {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Runs a command (piinit status) until it exits 0, bounded: right after a start or a
+ *  recovery autopilot may not have judged every server yet ("HEALTHY ?"). Its last result. */
+export function untilExit0<R extends { status: number | null; stdout: string; stderr: string }>(what: string, run: () => R): Promise<R> {
+  return waitFor(`${what} to exit 0`, 60_000, async () => {
+    const r = run();
+    if (r.status !== 0) throw new Error(`exit ${r.status}:\n${r.stdout}${r.stderr}`);
+    return r;
+  }, 1000);
+}
+
 /** Polls fn until it returns a value other than null/undefined/false, bounded. */
 export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | null | undefined | false>, intervalMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -10,7 +10,7 @@ import { downLocal, firstCrash, localAuth, localTargets, upLocal } from '../../.
 import { killDaemon, liveness } from '../../../src/run/proc.ts';
 import { waitLocalHealthy } from '../../../src/run/probe.ts';
 import { readState } from '../../../src/run/state.ts';
-import { cleanup, http, makeCluster, NOMAD_UNAVAILABLE, randomLoopbackSubnet, SYSTEM_BINARIES, waitFor } from './helpers.ts';
+import { cleanup, http, makeCluster, NOMAD_UNAVAILABLE, randomLoopbackSubnet, SYSTEM_BINARIES, untilExit0 } from './helpers.ts';
 
 const piinit = (args: string[]) =>
   spawnSync(process.execPath, ['bin/piinit.js', ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -52,13 +52,10 @@ test('local cluster: up, idempotent up, crash report and restart, down, data sur
   assert.equal(statSync(consulJson).mtimeMs, mtime);
   for (const [k, r] of Object.entries(second.state.processes)) assert.equal(r.pid, first.state.processes[k]!.pid, k);
 
-  // status through the CLI: healthy, exit 0. Bounded, not one shot: on 2 busy cores
-  // autopilot can take a moment to judge every server again ("HEALTHY ?").
-  await waitFor('piinit status --json to exit 0', 60_000, async () => {
-    const ok = piinit(['status', tc.file, '--state', tc.stateDir, '--json']);
-    if (ok.status !== 0) throw new Error(`exit ${ok.status}:\n${ok.stdout}${ok.stderr}`);
-    return JSON.parse(ok.stdout).healthy === true;
-  }, 1000);
+  // status through the CLI: healthy, exit 0 (bounded: on 2 busy cores autopilot can take a
+  // moment to judge every server again).
+  const ok = await untilExit0('piinit status --json', () => piinit(['status', tc.file, '--state', tc.stateDir, '--json']));
+  assert.equal(JSON.parse(ok.stdout).healthy, true);
 
   // A crash is reported (exit 1, with the log's end), not hidden.
   const ne = second.state.processes['worker1/node_exporter']!;
