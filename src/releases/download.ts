@@ -2,7 +2,7 @@
 // verified downloads into a temp file that is renamed into place only once verified.
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -130,9 +130,78 @@ const MAX_ATTEMPTS = 6;
  * Downloads `location` to `dest`. The bytes go to `dest + ".part"` first; an interrupted
  * transfer (dropped connection, killed process) continues from there with an HTTP Range
  * request. `dest` appears only complete and, when a checksum is given, verified.
+ * One download of a part at a time: another run (or task) sharing the cache waits its turn.
  */
 export async function downloadFile(location: string, dest: string, opts: DownloadOptions): Promise<DownloadResult> {
   const part = `${dest}.part`;
+  const release = await lockPart(part);
+  try {
+    const resumed = (await sizeOf(part)) > 0;
+    try {
+      return await downloadOnce(location, dest, part, opts);
+    } catch (err) {
+      // A part left by an earlier run can be the start of a file that has changed upstream
+      // since (a re-uploaded asset, an updated mirror): its check fails on the old bytes, and
+      // the part is gone by now. From the start the download can pass.
+      if (!(err instanceof VerificationError) || !resumed) throw err;
+      return await downloadOnce(location, dest, part, opts);
+    }
+  } finally {
+    await release();
+  }
+}
+
+/** A lock holder that has written neither its part nor its lock for this long is gone. The
+ *  part is written as bytes arrive, and a transfer stalled for 60 s is broken off. */
+const LOCK_IDLE_MS = 3 * 60_000;
+
+/**
+ * Takes `<part>.lock` (O_EXCL, holding our PID), waiting while another process, or another
+ * task of this one, holds it: two writers of one part would interleave their bytes, and a
+ * hash taken over the stream would then vouch for a file that holds other bytes. A lock
+ * whose holder has exited, or is idle, is taken over.
+ */
+export async function lockPart(part: string): Promise<() => Promise<void>> {
+  const lock = `${part}.lock`;
+  for (;;) {
+    try {
+      const fh = await open(lock, 'wx', 0o644);
+      try {
+        await fh.writeFile(String(process.pid));
+      } finally {
+        await fh.close();
+      }
+      return () => rm(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (await lockHeld(lock, part)) await sleep(250);
+    else await rm(lock, { force: true });
+  }
+}
+
+async function lockHeld(lock: string, part: string): Promise<boolean> {
+  const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+  const active = Math.max(await mtimeOf(lock), await mtimeOf(part));
+  if (Date.now() - active > LOCK_IDLE_MS) return false;
+  if (!(pid > 0)) return true; // just created: its PID is being written
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function mtimeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+async function downloadOnce(location: string, dest: string, part: string, opts: DownloadOptions): Promise<DownloadResult> {
   let transferred = 0;
   // The hash is computed as the bytes arrive; after a failed attempt it is rebuilt from the
   // part on disk (the bytes that really got written), so it always describes the file.

@@ -83,7 +83,8 @@ function sourceFor(ctx: SourceContext, spec: ComponentSpec): (arch: DebianArch) 
 }
 
 /** Files in <cache>/tmp older than this are leftovers of a killed run; partial downloads
- *  (*.part) are kept longer, since the next run resumes them. */
+ *  (*.part) are kept longer, since the next run resumes them, and so are their locks (a
+ *  lock's holder may still be downloading; download.ts takes over the locks of the gone). */
 const STALE_MS = 60 * 60 * 1000;
 const STALE_PART_MS = 7 * 24 * 60 * 60 * 1000;
 
@@ -91,7 +92,7 @@ async function cleanTmp(dir: string): Promise<void> {
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const p = join(dir, name);
     const s = await stat(p).catch(() => null);
-    if (s && Date.now() - s.mtimeMs > (name.endsWith('.part') ? STALE_PART_MS : STALE_MS)) {
+    if (s && Date.now() - s.mtimeMs > (/\.part(\.lock)?$/.test(name) ? STALE_PART_MS : STALE_MS)) {
       await rm(p, { force: true, recursive: true });
     }
   }

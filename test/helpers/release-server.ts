@@ -1,6 +1,6 @@
 // A local release server on 127.0.0.1 for the fetch tests and benchmark: serves files from
 // memory with HTTP Range support, logs every request, and can misbehave on purpose
-// (drop the connection part-way through a file).
+// (drop the connection part-way through a file, or send its start slowly).
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +17,8 @@ export interface ReleaseServer {
   log: RequestLog[];
   /** For `path`, the next `times` responses stop after `afterBytes` body bytes and the socket is destroyed. */
   dropConnection(path: string, afterBytes: number, times: number): void;
+  /** For `path`, every response sends its first `slowBytes` in chunks of `chunkBytes`, `delayMs` apart. */
+  throttle(path: string, slowBytes: number, chunkBytes: number, delayMs: number): void;
   /** Answer requests for `path` with a 302 to `location` (as github.com does for release assets). */
   redirect(path: string, location: string): void;
   close(): Promise<void>;
@@ -25,6 +27,7 @@ export interface ReleaseServer {
 export async function startReleaseServer(files: Map<string, Buffer> = new Map()): Promise<ReleaseServer> {
   const log: RequestLog[] = [];
   const drops = new Map<string, { afterBytes: number; times: number }>();
+  const throttles = new Map<string, { slowBytes: number; chunkBytes: number; delayMs: number }>();
   const redirects = new Map<string, string>();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
@@ -74,6 +77,20 @@ export async function startReleaseServer(files: Map<string, Buffer> = new Map())
       });
       return;
     }
+    const slow = throttles.get(path);
+    if (slow) {
+      void (async () => {
+        let at = start;
+        while (at < Math.min(end + 1, slow.slowBytes) && !res.destroyed) {
+          const n = Math.min(slow.chunkBytes, slow.slowBytes - at);
+          res.write(body.subarray(at, at + n));
+          at += n;
+          await new Promise((r) => setTimeout(r, slow.delayMs));
+        }
+        res.end(body.subarray(at, end + 1));
+      })();
+      return;
+    }
     res.end(body.subarray(start, end + 1));
   };
   const server: Server = createServer(handle);
@@ -86,6 +103,9 @@ export async function startReleaseServer(files: Map<string, Buffer> = new Map())
     log,
     dropConnection(path, afterBytes, times) {
       drops.set(path, { afterBytes, times });
+    },
+    throttle(path, slowBytes, chunkBytes, delayMs) {
+      throttles.set(path, { slowBytes, chunkBytes, delayMs });
     },
     redirect(path, location) {
       redirects.set(path, location);

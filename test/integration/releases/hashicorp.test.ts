@@ -196,6 +196,67 @@ test('a download interrupted in one run continues in the next', async (t) => {
   assert.deepEqual(await list(join(cacheDir, 'tmp')), []);
 });
 
+test('a part of a file that has changed upstream since is downloaded again from the start, in the same run', async (t) => {
+  const { server, cacheDir } = await setup(t);
+  server.dropConnection(ZIP, 1024 * 1024, 100);
+  assert.equal((await fetchConsul(server, cacheDir)).entries.length, 0);
+  server.dropConnection(ZIP, 0, 0);
+  const [part] = await list(join(cacheDir, 'tmp'));
+  assert.match(part ?? '', /\.part$/);
+  // Its bytes are not the start of the file the server has now.
+  const path = join(cacheDir, 'tmp', part!);
+  await writeFile(path, Buffer.alloc((await stat(path)).size, 0x5a));
+
+  const before = server.log.length;
+  const r = await fetchConsul(server, cacheDir);
+  assert.equal(r.entries[0]?.sha256.consul, sha256(consul));
+  assert.deepEqual(
+    server.log.slice(before).filter((l) => l.path === ZIP).map((l) => l.status),
+    [206, 200],
+    'resumed, failed its check, then fetched whole',
+  );
+  assert.deepEqual(await list(join(cacheDir, 'tmp')), []);
+});
+
+test('two runs sharing one cache never write one part together: the second waits its turn', async (t) => {
+  const { server, cacheDir } = await setup(t);
+  // The first 2 MiB in 64 KiB steps, 20 ms apart: the second run starts mid-file.
+  server.throttle(ZIP, 2 * 1024 * 1024, 64 * 1024, 20);
+  const tmp = join(cacheDir, 'tmp');
+  const partHasBytes = async () => {
+    for (const f of (await list(tmp)).filter((n) => n.endsWith('.part'))) if ((await stat(join(tmp, f)).catch(() => null))?.size) return true;
+    return false;
+  };
+  const first = fetchConsul(server, cacheDir);
+  for (let i = 0; i < 400 && !(await partHasBytes()); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(await partHasBytes(), 'the first run is downloading');
+  const [a, b] = await Promise.all([first, fetchConsul(server, cacheDir)]);
+  for (const r of [a, b]) {
+    assert.deepEqual(r.unavailable, []);
+    assert.equal(r.entries[0]?.sha256.consul, sha256(consul));
+    assert.equal(sha256(await readFile(r.entries[0]!.binaries.consul!)), sha256(consul));
+  }
+  // The second did not resume the first's part: it downloaded the whole file once its turn came.
+  assert.deepEqual(
+    server.log.filter((l) => l.path === ZIP).map((l) => l.range ?? 'whole'),
+    ['whole', 'whole'],
+  );
+  assert.deepEqual(await list(tmp), []);
+});
+
+test('the lock of a download whose run was killed does not hold the next run', async (t) => {
+  const { server, cacheDir } = await setup(t);
+  server.dropConnection(ZIP, 1024 * 1024, 100);
+  assert.equal((await fetchConsul(server, cacheDir)).entries.length, 0);
+  server.dropConnection(ZIP, 0, 0);
+  const tmp = join(cacheDir, 'tmp');
+  const [part] = await list(tmp);
+  await writeFile(join(tmp, `${part}.lock`), String(spawnSync('true').pid)); // exited by now
+  const r = await fetchConsul(server, cacheDir);
+  assert.equal(r.entries[0]?.sha256.consul, sha256(consul));
+  assert.deepEqual(await list(tmp), []);
+});
+
 test('a corrupted cache entry is detected, removed and fetched again', async (t) => {
   const { server, cacheDir } = await setup(t);
   const [e] = (await fetchConsul(server, cacheDir)).entries;
