@@ -20,6 +20,8 @@ const ENVIRONMENT_ERRORS: Record<string, string> = {
   EPERM: 'operation not permitted',
   EMFILE: 'too many open files',
   EIO: 'input/output error',
+  ENOTDIR: 'a part of the path is a file, not a directory',
+  EISDIR: 'a directory where a file was expected',
 };
 
 /** A UserError naming the path and the reason for a system error the user can act on, or

@@ -2,7 +2,7 @@
 // bug: the CLI names the path and the reason, without a stack trace.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -31,6 +31,21 @@ test('piinit init --secrets-only in a read-only directory: the path and "read-on
     assert.deepEqual(await readdir(dir), ['cluster.yaml']);
   } finally {
     execFileSync('umount', [dir]);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('piinit fetch --cache naming a file: the path and "not a directory", exit 1, no stack', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-notdir-'));
+  try {
+    const file = join(dir, 'cache');
+    await writeFile(file, '');
+    await copyFile('examples/demo/cluster.yaml', join(dir, 'cluster.yaml'));
+    execFileSync(process.execPath, ['bin/piinit.js', 'init', dir, '--secrets-only']);
+    const r = spawnSync(process.execPath, ['bin/piinit.js', 'fetch', join(dir, 'cluster.yaml'), '--offline', '--cache', file], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^piinit: ${file}/tmp: a part of the path is a file, not a directory \\(ENOTDIR in mkdir\\)\\n$`));
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
