@@ -99,11 +99,15 @@ async function upLocked(cluster: Cluster, opts: UpOptions): Promise<UpResult> {
     processes: { ...(prev?.processes ?? {}) },
     unavailable: opts.unavailable ?? [],
     raftMultiplier: local.consul.raftMultiplier,
-    ...(prev?.network ? { network: prev.network } : {}),
   };
   if (opts.netns) {
     const { setupNetwork } = await import('./netns.ts');
     state.network = await setupNetwork(dir, nodes, subnet);
+  } else if (prev?.network) {
+    // Last run in namespaces (nothing of it runs: checked above): they go, or health would
+    // still be asked from inside the old hub.
+    const { teardownNetwork } = await import('./netns.ts');
+    await teardownNetwork(prev.network);
   }
 
   const unavailable = new Map((opts.unavailable ?? []).map((u) => [u.component as string, u.reason]));

@@ -2,12 +2,18 @@
 // namespace when the nodes live in network namespaces.
 import { fileURLToPath } from 'node:url';
 import type { HttpAuth } from '../health/http.ts';
+import { UserError } from '../errors.ts';
 import { checkHealth, type HealthReport, type Targets } from '../health/report.ts';
-import { runInNamespace } from './netns.ts';
+import { listNamespaces, runInNamespace } from './netns.ts';
 import type { LocalState } from './state.ts';
 
 export async function checkLocalHealth(state: LocalState, targets: Targets, auth: HttpAuth, timeoutMs = 3000): Promise<HealthReport> {
-  if (!state.network) return checkHealth(targets, auth, timeoutMs);
+  if (state.mode !== 'netns' || !state.network) return checkHealth(targets, auth, timeoutMs);
+  if (!(await listNamespaces()).includes(state.network.hub)) {
+    throw new UserError(
+      `the network namespaces of the local cluster are gone (was the machine restarted?): \`piinit up --netns\` makes them and starts the cluster again, \`piinit down\` forgets them`,
+    );
+  }
   const script = fileURLToPath(new URL('../health/probe-stdin.ts', import.meta.url));
   const tsx = import.meta.resolve('tsx/esm');
   const r = await runInNamespace(state.network.hub, [process.execPath, '--import', tsx, script], {
