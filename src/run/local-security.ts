@@ -85,9 +85,9 @@ export async function triggerAgentSync(local: Cluster, nodes: LocalNode[]): Prom
       // Best effort: a node that does not answer yet syncs on its own schedule.
       try {
         if (n.netns) {
-          // The master token reaches curl on stdin (a header file "-"), never its command line.
-          await runInNamespace(n.netns, ['curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-X', 'PUT', '-H', '@-', '--data-binary', body, url], {
-            input: `X-Consul-Token: ${master}\n`,
+          // Both tokens reach curl on stdin, as its config (-K -), never on its command line.
+          await runInNamespace(n.netns, ['curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-X', 'PUT', '-K', '-', url], {
+            input: curlConfig({ header: `X-Consul-Token: ${master}`, 'data-binary': body }),
             timeoutMs: 10_000,
           });
         } else {
@@ -98,4 +98,12 @@ export async function triggerAgentSync(local: Cluster, nodes: LocalNode[]): Prom
       }
     }),
   );
+}
+
+/** A curl config file (`curl -K`) for printable ASCII values: each double-quoted, with the backslash
+ *  escapes curl reads there (the same as JSON's for \\ and \"). Pure. */
+export function curlConfig(options: Record<string, string>): string {
+  return Object.entries(options)
+    .map(([k, v]) => `${k} = ${JSON.stringify(v)}\n`)
+    .join('');
 }
