@@ -1,5 +1,5 @@
 // Consul's view of the cluster: leader, raft peers and their health, gossip members.
-import type { Http } from './http.ts';
+import { type Http, shapes } from './http.ts';
 import { pollLeaders } from './leaders.ts';
 
 export interface Endpoint {
@@ -64,7 +64,7 @@ export async function probeConsul(
   servers: Endpoint[],
   expected: { servers: string[]; members: string[]; services?: Record<string, string[]> },
 ): Promise<ConsulReport> {
-  const { withLeader, ...poll } = await pollLeaders(servers, (url) => http.consul<string>(url));
+  const { withLeader, ...poll } = await pollLeaders(servers, (url) => http.consul<string>(url, shapes.string));
   const r: ConsulReport = {
     ...poll,
     leaderNode: null,
@@ -91,9 +91,9 @@ export async function probeConsul(
     return r;
   }
   const [raft, autopilot] = await Promise.all([
-    http.consul<RaftConfiguration>(`${withLeader.url}/v1/operator/raft/configuration`),
+    http.consul<RaftConfiguration>(`${withLeader.url}/v1/operator/raft/configuration`, shapes.arrayAt('Servers')),
     // 429 is Consul's answer while some server is unhealthy; the body says which.
-    http.consul<AutopilotHealth>(`${withLeader.url}/v1/operator/autopilot/health`, [429]),
+    http.consul<AutopilotHealth>(`${withLeader.url}/v1/operator/autopilot/health`, shapes.objectWith('Healthy'), [429]),
   ]);
   if (raft.ok) {
     // Servers is null while the cluster forms.
@@ -131,7 +131,7 @@ export async function probeConsul(
   }
   await addMembers(http, withLeader, expected.members, r);
   for (const [svc, nodes] of Object.entries(expected.services ?? {})) {
-    const res = await http.consul<{ Node: string }[]>(`${withLeader.url}/v1/catalog/service/${encodeURIComponent(svc)}`);
+    const res = await http.consul<{ Node: string }[]>(`${withLeader.url}/v1/catalog/service/${encodeURIComponent(svc)}`, shapes.array);
     if (!res.ok) {
       r.problems.push(`cannot read service ${svc} from the Consul catalog (${res.error})`);
       continue;
@@ -144,7 +144,7 @@ export async function probeConsul(
 }
 
 async function addMembers(http: Http, s: Endpoint, expected: string[], r: ConsulReport): Promise<void> {
-  const res = await http.consul<AgentMember[]>(`${s.url}/v1/agent/members`);
+  const res = await http.consul<AgentMember[]>(`${s.url}/v1/agent/members`, shapes.array);
   if (!res.ok) {
     r.problems.push(`cannot list Consul members (${res.error})`);
     return;

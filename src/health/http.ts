@@ -17,6 +17,22 @@ export interface HttpAuth {
 
 export type HttpResult<T> = { ok: true; status: number; body: T; headers: Record<string, string> } | { ok: false; status?: number; error: string };
 
+/** What a JSON answer must look like for its reader: another service on the port (a web
+ *  page, other JSON) is a problem to report, not a crash further on. */
+export type Shape = (body: unknown) => boolean;
+
+/** Shapes of the answers read. Pure. */
+export const shapes = {
+  string: ((b) => typeof b === 'string') as Shape,
+  array: ((b) => Array.isArray(b)) as Shape,
+  /** An object with an array at `path` (dotted: "data.activeTargets"). */
+  arrayAt:
+    (path: string): Shape =>
+    (b) =>
+      Array.isArray(path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), b)),
+  objectWith: (key: string): Shape => (b) => typeof b === 'object' && b !== null && key in b,
+};
+
 export class Http {
   private readonly dispatcher: Dispatcher;
 
@@ -41,18 +57,20 @@ export class Http {
     });
   }
 
-  async getJson<T>(url: string, token?: { header: string; value: string | undefined }): Promise<HttpResult<T>> {
-    return this.send<T>('GET', url, undefined, token);
+  async getJson<T>(url: string, token?: { header: string; value: string | undefined }, shape?: Shape): Promise<HttpResult<T>> {
+    return this.send<T>('GET', url, undefined, token, [], shape);
   }
 
   /** accept: error statuses whose body is still the answer (Consul's autopilot health is
-   *  HTTP 429 while the servers are unhealthy). */
+   *  HTTP 429 while the servers are unhealthy). shape: the answer must be JSON of that shape
+   *  (without one, an answer that is not JSON is its text). */
   async send<T>(
     method: 'GET' | 'PUT',
     url: string,
     body?: string,
     token?: { header: string; value: string | undefined },
     accept: number[] = [],
+    shape?: Shape,
   ): Promise<HttpResult<T>> {
     const headers: Record<string, string> = {};
     if (token?.value) headers[token.header] = token.value;
@@ -66,22 +84,29 @@ export class Http {
         const hint = res.statusCode === 403 ? ' — the ACL token is missing, unknown, or lacks the permission (see --token)' : '';
         return { ok: false, status: res.statusCode, error: `HTTP ${res.statusCode}: ${text.trim().slice(0, 200) || 'no body'}${hint}` };
       }
+      let parsed: unknown = text;
+      let json = true;
       try {
-        return { ok: true, status: res.statusCode, body: JSON.parse(text) as T, headers: hdrs };
+        parsed = JSON.parse(text);
       } catch {
-        return { ok: true, status: res.statusCode, body: text as unknown as T, headers: hdrs };
+        json = false;
       }
+      if (shape && !(json && shape(parsed))) {
+        const start = text.trim().replace(/\s+/g, ' ').slice(0, 80) || 'no body';
+        return { ok: false, status: res.statusCode, error: `not the answer expected here, HTTP ${res.statusCode}: ${start}` };
+      }
+      return { ok: true, status: res.statusCode, body: parsed as T, headers: hdrs };
     } catch (err) {
       return { ok: false, error: describeError(err) };
     }
   }
 
-  consul<T>(url: string, accept: number[] = []): Promise<HttpResult<T>> {
-    return this.send<T>('GET', url, undefined, { header: 'X-Consul-Token', value: this.auth.consulToken }, accept);
+  consul<T>(url: string, shape: Shape, accept: number[] = []): Promise<HttpResult<T>> {
+    return this.send<T>('GET', url, undefined, { header: 'X-Consul-Token', value: this.auth.consulToken }, accept, shape);
   }
 
-  nomad<T>(url: string): Promise<HttpResult<T>> {
-    return this.getJson<T>(url, { header: 'X-Nomad-Token', value: this.auth.nomadToken });
+  nomad<T>(url: string, shape: Shape): Promise<HttpResult<T>> {
+    return this.getJson<T>(url, { header: 'X-Nomad-Token', value: this.auth.nomadToken }, shape);
   }
 
   async close(): Promise<void> {

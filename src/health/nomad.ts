@@ -1,6 +1,6 @@
 // Nomad's view: leader, servers (gossip members) and client nodes.
 import type { Endpoint } from './consul.ts';
-import type { Http } from './http.ts';
+import { type Http, shapes } from './http.ts';
 import { pollLeaders } from './leaders.ts';
 
 export interface NomadReport {
@@ -34,7 +34,7 @@ export async function probeNomad(
   servers: Endpoint[],
   expected: { servers: string[]; clients: string[] },
 ): Promise<NomadReport> {
-  const { withLeader, ...poll } = await pollLeaders(servers, (url) => http.nomad<string>(url));
+  const { withLeader, ...poll } = await pollLeaders(servers, (url) => http.nomad<string>(url, shapes.string));
   const r: NomadReport = { state: 'checked', ...poll, servers: [], clients: [], problems: [] };
   for (const u of r.unreachable) r.problems.push(`Nomad server ${u.node} does not answer (${u.error})`);
   if (r.answering.length === 0) {
@@ -46,8 +46,8 @@ export async function probeNomad(
     return r;
   }
   const [members, nodes] = await Promise.all([
-    http.nomad<Members>(`${withLeader.url}/v1/agent/members`),
-    http.nomad<NodeStub[]>(`${withLeader.url}/v1/nodes`),
+    http.nomad<Members>(`${withLeader.url}/v1/agent/members`, shapes.arrayAt('Members')),
+    http.nomad<NodeStub[]>(`${withLeader.url}/v1/nodes`, shapes.array),
   ]);
   if (members.ok) {
     // Nomad names server members "<node>.<region>".

@@ -1,6 +1,6 @@
 // Prometheus scrape targets and node_exporter endpoints.
 import type { Endpoint } from './consul.ts';
-import type { Http } from './http.ts';
+import { type Http, shapes } from './http.ts';
 
 export interface PrometheusTarget {
   job: string;
@@ -37,7 +37,7 @@ export async function probePrometheus(
 ): Promise<PrometheusReport> {
   if (!prom) return { state: 'absent', url: null, reachable: false, targets: [], problems: [] };
   const r: PrometheusReport = { state: 'checked', url: prom.url, reachable: false, targets: [], problems: [] };
-  const res = await http.getJson<TargetsResponse>(`${prom.url}/api/v1/targets?state=active`);
+  const res = await http.getJson<TargetsResponse>(`${prom.url}/api/v1/targets?state=active`, undefined, shapes.arrayAt('data.activeTargets'));
   if (!res.ok) {
     r.problems.push(`Prometheus on ${prom.node} does not answer (${res.error})`);
     return r;
