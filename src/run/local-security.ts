@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Cluster } from '../cluster/types.ts';
 import { writeFileAtomic } from '../cluster/atomic-write.ts';
 import { UserError } from '../errors.ts';
-import { consulAclBootstrapCommand } from '../security/acl.ts';
+import { consulAclBootstrapCommand, nomadAclBootstrapCommand } from '../security/acl.ts';
 import { certificateNeedsRenewal, localClusterTls, type TlsMaterial } from '../security/pki.ts';
 import { runInNamespace } from './netns.ts';
 import { logTail } from './proc.ts';
@@ -43,14 +43,26 @@ export async function withLocalTls(local: Cluster, stateDir: string): Promise<Cl
   return { ...local, secrets: { ...local.secrets, tls } };
 }
 
-/** Runs the first server's rendered Consul ACL bootstrap script and waits for it (it waits
- *  for a leader itself, bounded by timeoutS). */
-export async function runConsulAclBootstrap(server: LocalNode, log: string, timeoutS = 120): Promise<void> {
-  const cmd = consulAclBootstrapCommand((p) => join(server.root, p));
+/** Runs the first server's rendered Consul or Nomad ACL bootstrap script and waits for it
+ *  (it waits for a leader itself, bounded by timeoutS). cacert: the CA for an HTTPS API
+ *  (Nomad's, with TLS on). */
+export async function runAclBootstrap(
+  which: 'Consul' | 'Nomad',
+  server: LocalNode,
+  log: string,
+  opts: { cacert?: string; timeoutS?: number } = {},
+): Promise<void> {
+  const timeoutS = opts.timeoutS ?? 120;
+  const cmd = (which === 'Consul' ? consulAclBootstrapCommand : nomadAclBootstrapCommand)((p) => join(server.root, p));
   // A second between tries: on loopback the leader is there in seconds, and `up` waits on it.
-  const env = { ...process.env, PIINIT_ACL_TIMEOUT: String(timeoutS), PIINIT_ACL_PAUSE_MAX: '1' };
+  const env = {
+    ...process.env,
+    PIINIT_ACL_TIMEOUT: String(timeoutS),
+    PIINIT_ACL_PAUSE_MAX: '1',
+    ...(opts.cacert ? { PIINIT_ACL_CACERT: opts.cacert } : {}),
+  };
   const fh = await open(log, 'a', 0o640);
-  await fh.write(`\n--- piinit: Consul ACL bootstrap at ${new Date().toISOString()}\n`);
+  await fh.write(`\n--- piinit: ${which} ACL bootstrap at ${new Date().toISOString()}\n`);
   let code: number | null;
   let output: string;
   if (server.netns) {
@@ -67,7 +79,7 @@ export async function runConsulAclBootstrap(server: LocalNode, log: string, time
   await fh.write(output);
   await fh.close();
   if (code !== 0) {
-    throw new UserError(`the Consul ACL bootstrap on ${server.name} failed (exit ${code}); the end of ${log}:\n${await logTail(log)}`);
+    throw new UserError(`the ${which} ACL bootstrap on ${server.name} failed (exit ${code}); the end of ${log}:\n${await logTail(log)}`);
   }
 }
 

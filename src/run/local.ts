@@ -9,6 +9,7 @@ import { UserError } from '../errors.ts';
 import type { HttpAuth } from '../health/http.ts';
 import { targetsFromCluster, type Targets } from '../health/report.ts';
 import { renderNode, type ServiceCommand, serviceCommands } from '../render/index.ts';
+import { NOMAD_TLS_DIR } from '../render/nomad.ts';
 import { syncTree } from './files.ts';
 import { DEFAULT_LOOPBACK_SUBNET, DEFAULT_NETNS_SUBNET, localizeCluster } from './localize.ts';
 import { liveness, type Liveness, logTail, type ProcessRecord, startDaemon, stopDaemon } from './proc.ts';
@@ -161,11 +162,18 @@ async function upLocked(cluster: Cluster, opts: UpOptions): Promise<UpResult> {
   for (const plan of plans.filter((p) => p.cmd.program !== 'prometheus')) await start(plan);
   const firstServer = nodes.find((n) => n.role === 'server');
   if (local.security.acl && firstServer && state.processes[processKey(firstServer.name, 'consul')]) {
-    const { runConsulAclBootstrap } = await import('./local-security.ts');
+    const { runAclBootstrap, triggerAgentSync } = await import('./local-security.ts');
     opts.onEvent?.({ kind: 'waiting', what: 'a Consul leader, then the ACL bootstrap (policies and tokens)' });
-    await runConsulAclBootstrap(firstServer, join(paths.logs, 'consul-acl-bootstrap.log'));
-    const { triggerAgentSync } = await import('./local-security.ts');
+    await runAclBootstrap('Consul', firstServer, join(paths.logs, 'consul-acl-bootstrap.log'));
     await triggerAgentSync(local, nodes.filter((n) => state.processes[processKey(n.name, 'consul')]));
+  }
+  // Nomad's ACL system, as piinit-nomad-acl.service bootstraps it on a Pi: without it the
+  // management token the health checks send is unknown to Nomad.
+  if (local.security.acl && local.secrets.tokens.nomadBootstrap && firstServer && state.processes[processKey(firstServer.name, 'nomad')]) {
+    const { runAclBootstrap } = await import('./local-security.ts');
+    opts.onEvent?.({ kind: 'waiting', what: 'a Nomad leader, then its ACL bootstrap' });
+    const cacert = local.security.tls ? join(firstServer.root, NOMAD_TLS_DIR, 'ca.pem') : undefined;
+    await runAclBootstrap('Nomad', firstServer, join(paths.logs, 'nomad-acl-bootstrap.log'), { cacert });
   }
   const proms = plans.filter((p) => p.cmd.program === 'prometheus');
   // Prometheus 2.24's Consul discovery asks once, then only every refresh_interval (30 s):

@@ -301,3 +301,8 @@ export function renderAclBootstrap(ctx: RenderContext): FileTree {
 export function consulAclBootstrapCommand(p: (path: string) => string): { program: string; args: string[] } {
   return { program: '/bin/sh', args: [p(CONSUL_ACL_SCRIPT)] };
 }
+
+/** The same for a server's rendered Nomad ACL bootstrap script (once Nomad runs). */
+export function nomadAclBootstrapCommand(p: (path: string) => string): { program: string; args: string[] } {
+  return { program: '/bin/sh', args: [p(NOMAD_ACL_SCRIPT)] };
+}

@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { Http, shapes } from '../../../src/health/http.ts';
 import { checkHealth } from '../../../src/health/report.ts';
 import { firstCrash, localAuth, localTargets, upLocal } from '../../../src/run/local.ts';
 import { withLocalTls } from '../../../src/run/local-security.ts';
@@ -55,4 +57,30 @@ test('piinit up with the secure defaults: healthy with the operator token, anony
   for (const f of await readdir(logsDir)) logs += await readFile(join(logsDir, f), 'utf8');
   assert.ok(logs.length > 0);
   assert.equal(formatFindings(scanText(logs, local.secrets, 'local cluster logs')), '');
+});
+
+test("piinit up with Nomad (a stand-in for its API): Nomad's ACL system is bootstrapped with the cluster's secret, over HTTPS; once", { timeout: 300_000 }, async (t) => {
+  const tc = await makeCluster({ tls: true, acl: true, name: 'nomad-acl' });
+  t.after(() => cleanup(tc));
+  const nomad = fileURLToPath(new URL('../../helpers/nomad-standin.mjs', import.meta.url));
+  const up = () => upLocal(tc.cluster, { stateDir: tc.stateDir, binaries: { ...SYSTEM_BINARIES, nomad }, subnet, prepare: withLocalTls });
+  const subnet = randomLoopbackSubnet();
+  const first = await up();
+  assert.deepEqual(first.started.filter((k) => k.endsWith('/nomad')).sort(), ['core1/nomad', 'core2/nomad', 'core3/nomad']);
+  const local = first.cluster;
+  const core1 = first.state.nodes.find((n) => n.name === 'core1')!;
+  const http = new Http({ ca: local.secrets.tls!.ca.cert, nomadToken: local.secrets.tokens.nomadBootstrap!, serverNames: ['server.global.nomad'] }, 5000);
+  t.after(() => http.close());
+  const self = await http.nomad<{ Type: string }>(`https://${core1.address}:4646/v1/acl/token/self`, shapes.objectWith('Type'));
+  assert.ok(self.ok && self.body.Type === 'management', JSON.stringify(self));
+  const standinLog = () => readFile(join(core1.root, 'opt/nomad/standin.log'), 'utf8');
+  assert.match(await standinLog(), /^listening https$/m);
+  assert.equal((await standinLog()).match(/^POST \/v1\/acl\/bootstrap 200$/gm)?.length, 1);
+
+  // A second up finds it done: no second bootstrap.
+  await up();
+  assert.equal((await standinLog()).match(/^POST \/v1\/acl\/bootstrap/gm)?.length, 1, await standinLog());
+  const log = await readFile(join(tc.stateDir, 'logs', 'nomad-acl-bootstrap.log'), 'utf8');
+  assert.match(log, /bootstrapped Nomad ACLs/);
+  assert.equal(formatFindings(scanText(log, local.secrets, 'nomad-acl-bootstrap.log')), '');
 });
