@@ -102,8 +102,11 @@ async function upLocked(cluster: Cluster, opts: UpOptions): Promise<UpResult> {
     raftMultiplier: local.consul.raftMultiplier,
   };
   if (opts.netns) {
-    const { setupNetwork } = await import('./netns.ts');
-    state.network = await setupNetwork(dir, nodes, subnet);
+    const { networkOf, setupNetwork } = await import('./netns.ts');
+    // Recorded before it is made: an up stopped half-way leaves nothing `down` does not know.
+    state.network = networkOf(nodes);
+    await writeState(dir, state);
+    await setupNetwork(nodes, subnet);
   } else if (prev?.network) {
     // Last run in namespaces (nothing of it runs: checked above): they go, or health would
     // still be asked from inside the old hub.

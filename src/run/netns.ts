@@ -37,27 +37,56 @@ export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new UserError('--netns creates network namespaces and needs root (run with sudo)');
 }
 
-/** Creates what is missing (idempotent); returns what `down` has to remove. */
-export async function setupNetwork(stateDir: string, nodes: LocalNode[], subnet: string): Promise<NonNullable<LocalState['network']>> {
-  requireRoot();
+/** The names of the network for these nodes (pure): what `up` records before making it, so
+ *  that `down` removes it even after an `up` that stopped half-way. */
+export function networkOf(nodes: LocalNode[]): NonNullable<LocalState['network']> {
   const first = nodes[0]?.netns;
-  if (!first) throw new Error('setupNetwork: nodes have no namespaces');
+  if (!first) throw new Error('networkOf: nodes have no namespaces');
   const prefix = first.replace(/\d+$/, '');
-  const hub = `${prefix}h`;
-  const bridge = `${prefix}br`;
+  return { bridge: `${prefix}br`, hub: `${prefix}h`, namespaces: nodes.map((n) => n.netns!) };
+}
+
+/** Whether `ip -n ns ARGS` prints `want` (false when it fails). */
+async function shows(ns: string, args: string[], want: string): Promise<boolean> {
+  return (await ip(['-n', ns, ...args]).catch(() => '')).includes(want);
+}
+
+/** Creates what is missing (idempotent): a namespace left half-made by an interrupted `up`
+ *  is made again; a complete one (its daemons may run) is left as it is. */
+export async function setupNetwork(nodes: LocalNode[], subnet: string): Promise<NonNullable<LocalState['network']>> {
+  requireRoot();
+  const net = networkOf(nodes);
+  const { hub, bridge } = net;
   const plen = subnet.split('/')[1];
+  const gateway = gatewayOf(subnet);
   const existing = new Set(await listNamespaces());
+  let hubMade = false;
+  if (existing.has(hub) && !(await shows(hub, ['addr', 'show', 'dev', bridge, 'up'], `${gateway}/${plen}`))) {
+    await ip(['netns', 'delete', hub]);
+    existing.delete(hub);
+  }
   if (!existing.has(hub)) {
     await ip(['netns', 'add', hub]);
     await ip(['-n', hub, 'link', 'set', 'lo', 'up']);
     await ip(['-n', hub, 'link', 'add', bridge, 'type', 'bridge']);
-    await ip(['-n', hub, 'addr', 'add', `${gatewayOf(subnet)}/${plen}`, 'dev', bridge]);
+    await ip(['-n', hub, 'addr', 'add', `${gateway}/${plen}`, 'dev', bridge]);
     await ip(['-n', hub, 'link', 'set', bridge, 'up']);
+    hubMade = true;
   }
   for (const n of nodes) {
     const ns = n.netns!;
-    if (existing.has(ns)) continue;
     const veth = vethOf(ns);
+    if (existing.has(ns)) {
+      // A new hub has no cable to it; a half-made namespace lacks its address or route.
+      const complete =
+        !hubMade &&
+        (await shows(hub, ['link', 'show', veth], `master ${bridge}`)) &&
+        (await shows(ns, ['addr', 'show', 'dev', 'eth0'], `${n.address}/${plen}`)) &&
+        (await shows(ns, ['route', 'show', 'default'], `via ${gateway}`));
+      if (complete) continue;
+      await ip(['netns', 'delete', ns]);
+      if (!hubMade) await ip(['-n', hub, 'link', 'delete', veth]).catch(() => '');
+    }
     await ip(['netns', 'add', ns]);
     await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
     await ip(['-n', hub, 'link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
@@ -65,10 +94,9 @@ export async function setupNetwork(stateDir: string, nodes: LocalNode[], subnet:
     await ip(['-n', hub, 'link', 'set', veth, 'up']);
     await ip(['-n', ns, 'addr', 'add', `${n.address}/${plen}`, 'dev', 'eth0']);
     await ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
-    await ip(['-n', ns, 'route', 'add', 'default', 'via', gatewayOf(subnet)]);
+    await ip(['-n', ns, 'route', 'add', 'default', 'via', gateway]);
   }
-  void stateDir;
-  return { bridge, hub, namespaces: nodes.map((n) => n.netns!) };
+  return net;
 }
 
 export async function teardownNetwork(net: NonNullable<LocalState['network']>): Promise<void> {
