@@ -21,6 +21,7 @@ import { BOOT_MARKER } from '../../../src/image/system.ts';
 import { hostMirrors, resolveMirrors } from '../../../src/image/mirror.ts';
 import { buildProbeDeb, PROBE_MARKER } from './fixture-deb.ts';
 import { extractBootFile, listBootFiles, startVm, type Vm, type VmOptions } from './vm.ts';
+import { budget } from '../../helpers/budget.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
 
 let work: string;
@@ -82,16 +83,18 @@ async function manifestNames(r: ImageResult): Promise<string[]> {
   return (JSON.parse(await readFile(r.files.manifest, 'utf8')) as { packages: { name: string }[] }).packages.map((p) => p.name);
 }
 
-async function bootOnce(arch: VmOptions['arch'], image: string, timeoutMs: number): Promise<{ vm: Vm; report: Record<string, string>; probe: Record<string, string> }> {
+/** Boots the image and waits for its probe's and boot marker's lines, each wait bounded by
+ *  timeoutMs and by what is left of the test's budget (`within`). */
+async function bootOnce(arch: VmOptions['arch'], image: string, timeoutMs: number, within: (ms: number) => number): Promise<{ vm: Vm; report: Record<string, string>; probe: Record<string, string> }> {
   const vmDir = await mkdtemp(join(work, 'vm-'));
   const vm = await startVm({ arch, image, workDir: vmDir });
   vms.push(vm);
-  const probe = fields((await vm.waitFor(PROBE_RE, timeoutMs))[1]!);
-  const report = fields((await vm.waitFor(MARKER_RE, timeoutMs))[1]!);
+  const probe = fields((await vm.waitFor(PROBE_RE, within(timeoutMs)))[1]!);
+  const report = fields((await vm.waitFor(MARKER_RE, within(timeoutMs)))[1]!);
   return { vm, report, probe };
 }
 
-async function bootTwiceWithPowerCut(arch: VmOptions['arch'], raw: string, timeoutMs: number) {
+async function bootTwiceWithPowerCut(arch: VmOptions['arch'], raw: string, timeoutMs: number, within: (ms: number) => number) {
   // A card bigger than the image: the first boot grows the data partition into the space.
   // qemu's Pi takes only SD cards whose size is a power of two.
   const image = join(work, `${arch}-disk.img`);
@@ -100,7 +103,7 @@ async function bootTwiceWithPowerCut(arch: VmOptions['arch'], raw: string, timeo
   const card = rawSize + 512 * 1024 * 1024;
   await truncate(image, arch === 'armel' ? 2 ** Math.ceil(Math.log2(card)) : card);
 
-  const first = await bootOnce(arch, image, timeoutMs);
+  const first = await bootOnce(arch, image, timeoutMs, within);
   assert.equal(first.report['ro-root'], 'yes', first.vm.tail());
   assert.equal(first.report.data, 'yes', first.vm.tail());
   assert.ok(Number(first.report['data-bytes']) > 400 * 1024 * 1024, `data partition not grown: ${first.report['data-bytes']}`);
@@ -110,7 +113,7 @@ async function bootTwiceWithPowerCut(arch: VmOptions['arch'], raw: string, timeo
   // Hard power-off right after a write to the data partition.
   await first.vm.kill();
 
-  const second = await bootOnce(arch, image, timeoutMs);
+  const second = await bootOnce(arch, image, timeoutMs, within);
   assert.equal(second.report.data, 'yes', second.vm.tail());
   assert.equal(second.report['ro-root'], 'yes');
   assert.equal(second.probe.seed, 'seeded');
@@ -120,7 +123,12 @@ async function bootTwiceWithPowerCut(arch: VmOptions['arch'], raw: string, timeo
   await second.vm.kill();
 }
 
-test('amd64 image boots from its EFI partition, read-only root, data partition grown and persistent', { timeout: 45 * 60_000 }, async () => {
+// Each build, then two boots; a slow run fails in its slowest wait, with the console (budget.ts).
+const AMD64_TIMEOUT = 45 * 60_000;
+const PI_TIMEOUT = 60 * 60_000;
+
+test('amd64 image boots from its EFI partition, read-only root, data partition grown and persistent', { timeout: AMD64_TIMEOUT }, async () => {
+  const within = budget(AMD64_TIMEOUT);
   // A fresh base (mmdebstrap runs even when one is cached) with the host's apt state watched.
   const listsBefore = await hostLists();
   await writeFile(HOST_SENTINEL, '');
@@ -152,10 +160,11 @@ test('amd64 image boots from its EFI partition, read-only root, data partition g
   execFileSync('sha256sum', ['-c', again.files.sha256], { cwd: againDir });
   assert.deepEqual((await readdir(againDir)).filter((f) => /partial|tmp/.test(f)), []);
   await rm(againDir, { recursive: true, force: true });
-  await bootTwiceWithPowerCut('amd64', r.files.raw, 10 * 60_000);
+  await bootTwiceWithPowerCut('amd64', r.files.raw, 10 * 60_000, within);
 });
 
-test('arm64 Pi image boots on qemu virt with the kernel, initrd and cmdline from its FAT partition', { timeout: 60 * 60_000 }, async () => {
+test('arm64 Pi image boots on qemu virt with the kernel, initrd and cmdline from its FAT partition', { timeout: PI_TIMEOUT }, async () => {
+  const within = budget(PI_TIMEOUT);
   const r = await build('pi4', 'arm64');
   // merged /usr as debootstrap makes it, without the usrmerge converter and the perl it needs.
   const names = await manifestNames(r);
@@ -173,18 +182,20 @@ test('arm64 Pi image boots on qemu virt with the kernel, initrd and cmdline from
     assert.equal(existsSync(join(tree, left)), false, `${left} is left in the base`);
   }
   await checkPiConfig(r.files.raw, 'arm64');
-  await bootTwiceWithPowerCut('arm64', r.files.raw, 12 * 60_000);
+  await bootTwiceWithPowerCut('arm64', r.files.raw, 12 * 60_000, within);
 });
 
-test('armel Pi Zero/1 image boots on qemu raspi0 (a Pi Zero) with the kernel, initrd, device tree and cmdline from its FAT partition', { timeout: 60 * 60_000 }, async () => {
+test('armel Pi Zero/1 image boots on qemu raspi0 (a Pi Zero) with the kernel, initrd, device tree and cmdline from its FAT partition', { timeout: PI_TIMEOUT }, async () => {
+  const within = budget(PI_TIMEOUT);
   const r = await build('pi-zero', 'armel');
   const names = await manifestNames(r);
   assert.ok(names.includes('linux-image-rpi') && names.includes('raspi-firmware'), names.join(' '));
   await checkPiConfig(r.files.raw, 'armel');
-  await bootTwiceWithPowerCut('armel', r.files.raw, 15 * 60_000);
+  await bootTwiceWithPowerCut('armel', r.files.raw, 15 * 60_000, within);
 });
 
-test('armhf Pi 2 image boots on qemu virt (Cortex-A15) with the kernel, initrd and cmdline from its FAT partition', { timeout: 60 * 60_000 }, async () => {
+test('armhf Pi 2 image boots on qemu virt (Cortex-A15) with the kernel, initrd and cmdline from its FAT partition', { timeout: PI_TIMEOUT }, async () => {
+  const within = budget(PI_TIMEOUT);
   // Without bookworm-security: this machine's Debian mirror serves a stale armhf index there
   // (its Packages.xz does not match the InRelease), which apt rightly refuses. The test is
   // about the board's image booting; a user's build takes the host's sources, security too
@@ -195,5 +206,5 @@ test('armhf Pi 2 image boots on qemu virt (Cortex-A15) with the kernel, initrd a
   await checkPiConfig(r.files.raw, 'armhf');
   const dtbs = (await listBootFiles(r.files.raw)).filter((f) => f.endsWith('.dtb'));
   assert.ok(dtbs.includes('bcm2836-rpi-2-b.dtb'), `the Pi 2's device tree is on the FAT partition: ${dtbs.join(' ')}`);
-  await bootTwiceWithPowerCut('armhf', r.files.raw, 12 * 60_000);
+  await bootTwiceWithPowerCut('armhf', r.files.raw, 12 * 60_000, within);
 });

@@ -37,6 +37,7 @@ import { externalDepends, roleDebs } from '../../../src/image/debs.ts';
 import { BOOT_MARKER, optionalPackages } from '../../../src/image/system.ts';
 import { bootCmdlineExtras } from '../../../src/render/index.ts';
 import { runInNamespace } from '../../../src/run/netns.ts';
+import { budget } from '../../helpers/budget.ts';
 import { testCacheDir } from '../../helpers/debian-root.ts';
 import { buildHostAmd64Debs, HOST_COMPONENTS_YAML } from '../../integration/deb/seed-cache.ts';
 import { startVm, type Vm } from './vm.ts';
@@ -151,20 +152,23 @@ const tails = () => [...vms.entries()].map(([n, vm]) => `--- ${n}\n${vm.tail(30)
 
 const sshKey = () => join(work, 'id_ed25519');
 /** ssh to the admin user of a node, from inside the namespace; extra options before the host. */
-const ssh = (address: string, command: string, options: string[] = []) =>
+const ssh = (address: string, command: string, options: string[] = [], timeoutMs = 180_000) =>
   runInNamespace(NS, [
     'ssh', '-i', sshKey(), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
-    '-o', 'ConnectTimeout=60', '-o', 'BatchMode=yes', ...options, `admin@${address}`, command,
-  ], { timeoutMs: 180_000 });
+    '-o', `ConnectTimeout=${Math.min(60, timeoutMs / 2_000)}`, '-o', 'BatchMode=yes', ...options, `admin@${address}`, command,
+  ], { timeoutMs });
 
-/** What each guest is busy with and what a service (default Consul) said last: for a failure message. */
+/** What each guest is busy with and what a service (default Consul) said last: for a failure
+ *  message. All guests at once, a minute at most (the test's budget keeps a reserve for it). */
 async function guestDiagnostics(unit = 'consul'): Promise<string> {
-  const out: string[] = [];
-  for (const n of NODES.filter((x) => vms.has(x.name))) {
-    const r = await ssh(n.address, `uptime; top -b -n1 -o %CPU | sed -n 7,14p; sudo -n journalctl -u ${unit} -n 15 --no-pager -o cat`);
-    out.push(`--- ${n.name} (ssh exit ${r.code})\n${r.stdout}${r.stderr}`);
-  }
-  return out.join('\n');
+  const cmd = `uptime; top -b -n1 -o %CPU | sed -n 7,14p; sudo -n journalctl -u ${unit} -n 15 --no-pager -o cat`;
+  const said = await Promise.all(
+    NODES.filter((x) => vms.has(x.name)).map(async (n) => {
+      const r = await ssh(n.address, cmd, [], 60_000);
+      return `--- ${n.name} (ssh exit ${r.code})\n${r.stdout}${r.stderr}`;
+    }),
+  );
+  return said.join('\n');
 }
 
 /** Probes until the nodes `only` names (default all) are healthy (bounded); fails with the
@@ -181,7 +185,7 @@ async function waitHealthy(cluster: Cluster, withinMs: number, since: number, on
     if (joined !== last) console.log(`# ${((Date.now() - since) / 1000).toFixed(0)} s: ${joined}`);
     last = joined;
     // Every probe scrapes each node_exporter and asks Consul: not too often on starved guests.
-    await new Promise((r) => setTimeout(r, 30_000));
+    await sleepUntil(deadline, 30_000);
   }
   assert.fail(`not healthy (${only?.join(', ') ?? 'all nodes'}):\n${problems.join('\n')}\n${tails()}\n${await guestDiagnostics()}`);
 }
@@ -201,8 +205,11 @@ async function awaitBoot(n: Node, deadline: number): Promise<Record<string, stri
   return report;
 }
 
-/** Starts a VM per node on its own sparse copy of its role's image and waits for each to boot. */
-async function bootNodes(nodes: readonly Node[], images: Record<'server' | 'monitor', ImageResult>, machineIds: Map<string, string>): Promise<void> {
+/** Sleeps ms, or until the deadline if that is nearer. */
+const sleepUntil = (deadline: number, ms: number) => new Promise((r) => setTimeout(r, Math.max(0, Math.min(ms, deadline - Date.now()))));
+
+/** Starts a VM per node on its own sparse copy of its role's image and waits (withinMs) for each to boot. */
+async function bootNodes(nodes: readonly Node[], images: Record<'server' | 'monitor', ImageResult>, machineIds: Map<string, string>, withinMs: number): Promise<void> {
   for (const n of nodes) {
     const dir = join(work, `vm-${n.name}`);
     await mkdir(dir);
@@ -210,7 +217,7 @@ async function bootNodes(nodes: readonly Node[], images: Record<'server' | 'moni
     sh('cp', ['--sparse=always', images[n.role].files.raw, disk]);
     vms.set(n.name, await startVm(vmOptions(n, disk, dir)));
   }
-  const deadline = Date.now() + 8 * 60_000;
+  const deadline = Date.now() + withinMs;
   for (const n of nodes) machineIds.set(n.name, (await awaitBoot(n, deadline))['machine-id']!);
 }
 
@@ -219,7 +226,9 @@ const vmOptions = (n: Node, disk: string, dir: string) => ({
   tap: { ifname: `tap${NODES.indexOf(n)}`, mac: n.mac }, netns: NS,
 });
 
-test('three copies of the server image and the monitor image form a healthy TLS + ACL cluster', { timeout: 40 * 60_000 }, async () => {
+const CLUSTER_TIMEOUT = 40 * 60_000;
+test('three copies of the server image and the monitor image form a healthy TLS + ACL cluster', { timeout: CLUSTER_TIMEOUT }, async () => {
+  const within = budget(CLUSTER_TIMEOUT);
   const t0 = Date.now();
   const clusterPath = join(work, 'cluster.yaml');
   sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'piinit-vm-test', '-f', sshKey()]);
@@ -247,11 +256,11 @@ test('three copies of the server image and the monitor image form a healthy TLS 
   await startNetwork();
   // The servers first, the monitor once they are a cluster (see the header).
   const machineIds = new Map<string, string>();
-  await bootNodes(NODES.filter((n) => n.role === 'server'), images, machineIds);
+  await bootNodes(NODES.filter((n) => n.role === 'server'), images, machineIds, within(8 * 60_000));
   console.log(`# the three servers booted in ${((Date.now() - tBuilt) / 1000).toFixed(0)} s`);
 
   // Consul: a leader, three voters, all healthy in autopilot, node_exporter in the catalog.
-  const servers = await waitHealthy(cluster, 15 * 60_000, tBuilt, SERVERS);
+  const servers = await waitHealthy(cluster, within(15 * 60_000), tBuilt, SERVERS);
   assert.ok(servers.consul.leader, 'a Consul leader');
   assert.deepEqual(servers.consul.peers.filter((p) => p.voter).map((p) => p.node).sort(), SERVERS);
   console.log(`# servers healthy ${((Date.now() - tBuilt) / 1000).toFixed(0)} s after the VMs started`);
@@ -265,7 +274,7 @@ test('three copies of the server image and the monitor image form a healthy TLS 
   assert.notEqual(password.code, 0);
   assert.match(password.stderr, /Permission denied \(publickey\)/);
 
-  await bootNodes(NODES.filter((n) => n.role === 'monitor'), images, machineIds);
+  await bootNodes(NODES.filter((n) => n.role === 'monitor'), images, machineIds, within(8 * 60_000));
   assert.equal(new Set(machineIds.values()).size, NODES.length, `each copy of the one image made its own machine ID: ${[...machineIds.values()]}`);
 
   // The monitor's Prometheus finds every node_exporter and Consul server through its Consul
@@ -277,7 +286,7 @@ test('three copies of the server image and the monitor image form a healthy TLS 
     ...SERVERS.map((n) => ({ what: `Consul on ${n}`, job: 'consul', instance: n, url: '' })),
   ];
   const seenUp = new Set<string>();
-  const monitorDeadline = Date.now() + 15 * 60_000;
+  const monitorDeadline = Date.now() + within(15 * 60_000);
   let lastSeen = '';
   while (seenUp.size < wanted.length && Date.now() < monitorDeadline) {
     const prom = (await probe(cluster, [MONITOR.name])).prometheus;
@@ -289,7 +298,7 @@ test('three copies of the server image and the monitor image form a healthy TLS 
       : prom.problems.join('; ');
     if (seen !== lastSeen) console.log(`# ${((Date.now() - tBuilt) / 1000).toFixed(0)} s: the monitor sees ${seen}`);
     lastSeen = seen;
-    if (seenUp.size < wanted.length) await new Promise((res) => setTimeout(res, 30_000));
+    if (seenUp.size < wanted.length) await sleepUntil(monitorDeadline, 30_000);
   }
   // The consoles first: CI shows the end of a failure, and Prometheus's answer is the point.
   assert.deepEqual([...seenUp].sort(), wanted.map((w) => w.what).sort(), `${tails()}\n${await guestDiagnostics('node_exporter')}\nPrometheus scraped only some targets; it last said: ${lastSeen}`);
@@ -300,7 +309,7 @@ test('three copies of the server image and the monitor image form a healthy TLS 
   // servers must be (again) healthy without it.
   await vms.get(MONITOR.name)!.kill();
   vms.delete(MONITOR.name);
-  await waitHealthy(cluster, 10 * 60_000, tBuilt, SERVERS);
+  await waitHealthy(cluster, within(10 * 60_000), tBuilt, SERVERS);
   booted = { cluster, machineIds };
 
   // The CLI against the real addresses, from inside the namespace. Not healthy: the monitor
@@ -311,10 +320,10 @@ test('three copies of the server image and the monitor image form a healthy TLS 
   const excused = (r: HealthReport) => r.problems.every((p) => /nomad|monitor|10\.231\.0\.20/i.test(p));
   let cli = { code: null as number | null, stdout: '', stderr: '' };
   let status: HealthReport | null = null;
-  const cliDeadline = Date.now() + 5 * 60_000;
+  const cliDeadline = Date.now() + within(5 * 60_000);
   for (let i = 0; Date.now() < cliDeadline; i++) {
-    if (i > 0) await new Promise((r) => setTimeout(r, 30_000));
-    cli = await runInNamespace(NS, [process.execPath, bin, 'status', clusterPath, '--target', 'cluster', '--json', '--timeout', '30'], { timeoutMs: 180_000 });
+    if (i > 0) await sleepUntil(cliDeadline, 30_000);
+    cli = await runInNamespace(NS, [process.execPath, bin, 'status', clusterPath, '--target', 'cluster', '--json', '--timeout', '30'], { timeoutMs: within(180_000) });
     status = JSON.parse(cli.stdout) as HealthReport;
     if (excused(status)) break;
   }
@@ -326,7 +335,9 @@ test('three copies of the server image and the monitor image form a healthy TLS 
   assert.ok(status.problems.some((p) => /monitor/.test(p)), 'the CLI notices the monitor is gone');
 });
 
-test('a server powered off during Consul writes boots clean and rejoins with its data', { timeout: 15 * 60_000 }, async (t) => {
+const POWER_CUT_TIMEOUT = 15 * 60_000;
+test('a server powered off during Consul writes boots clean and rejoins with its data', { timeout: POWER_CUT_TIMEOUT }, async (t) => {
+  const within = budget(POWER_CUT_TIMEOUT);
   assert.ok(booted, 'the cluster of the first test is up');
   const { cluster, machineIds } = booted;
   const victim = NODES[2];
@@ -368,21 +379,22 @@ test('a server powered off during Consul writes boots clean and rejoins with its
   const dir = join(work, `vm-${victim.name}`);
   const vm = await startVm(vmOptions(victim, join(dir, 'disk.img'), dir));
   vms.set(victim.name, vm);
-  const report = await awaitBoot(victim, Date.now() + 8 * 60_000);
+  const report = await awaitBoot(victim, Date.now() + within(8 * 60_000));
   assert.equal(report['machine-id'], machineIds.get(victim.name), 'the machine identity survived on the data partition');
   assert.doesNotMatch(vm.console, /Failed to mount|emergency mode|FAILED.*(data|consul)/i, vm.tail());
   console.log(`# ${victim.name} booted again ${((Date.now() - tCut) / 1000).toFixed(0)} s after the power cut`);
 
-  const again = await waitHealthy(cluster, 10 * 60_000, tCut, SERVERS);
+  const again = await waitHealthy(cluster, within(10 * 60_000), tCut, SERVERS);
   assert.ok(again.consul.peers.some((p) => p.node === victim.name && p.voter), `${victim.name} is a voter again`);
   // Read from the victim's own raft state (?stale: answered locally, not by the leader).
   const kept = await runInNamespace(NS, [...curlArgs, url('/v1/kv/piinit-test/before?stale&raw')], { timeoutMs: 90_000 });
   assert.equal(kept.stdout, 'kept', kept.stderr);
   // Every acknowledged write reaches the victim too (it may still be catching up: bounded).
   let counter = 0;
-  for (let i = 0; i < 10 && counter < lastAcked; i++) {
-    if (i > 0) await new Promise((r) => setTimeout(r, 10_000));
-    const r = await runInNamespace(NS, [...curlArgs, url('/v1/kv/piinit-test/counter?stale&raw')], { timeoutMs: 90_000 });
+  const caughtUp = Date.now() + within(3 * 60_000);
+  for (let i = 0; counter < lastAcked && Date.now() < caughtUp; i++) {
+    if (i > 0) await sleepUntil(caughtUp, 10_000);
+    const r = await runInNamespace(NS, [...curlArgs, url('/v1/kv/piinit-test/counter?stale&raw')], { timeoutMs: within(90_000) });
     counter = Number(r.stdout);
   }
   assert.ok(counter >= lastAcked, `counter on ${victim.name} is ${counter}, the last acknowledged write ${lastAcked}`);

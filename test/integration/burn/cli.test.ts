@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { createBlockMap } from '../../../src/image/bmap.ts';
 import { attachLoop, buildTestImage, card, defer, detachLoop, makeCardFile, setup, sh } from './helpers.ts';
+import { watchOutput } from '../../helpers/child-output.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const MiB = 1024 * 1024;
@@ -132,29 +133,15 @@ test('Ctrl-C during a burn stops it, says the card is incomplete and leaves sect
   defer(t, () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const stdout = watchOutput(child, ['stdout']);
+  const stderr = watchOutput(child, ['stderr']);
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the burn never reached the hold point: ${stderr}`)), 120_000);
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (stderr.includes('piinit-test: holding')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('close', () => {
-      clearTimeout(timer);
-      reject(new Error(`piinit exited before the hold point: ${stderr}`));
-    });
-  });
+  await stderr.until('piinit-test: holding', 120_000, 'the hold point');
   child.kill('SIGINT');
-  const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 60_000))]);
-  assert.equal(code, 130, stderr);
-  assert.match(stderr, /SIGINT: stopping/);
-  assert.match(stdout, /INTERRUPTED: the card is incomplete; its first sector is zero/);
+  const code = await Promise.race([exited, sleep(60_000).then(() => 'timeout')]);
+  assert.equal(code, 130, stderr.text);
+  assert.match(stderr.text, /SIGINT: stopping/);
+  assert.match(stdout.text, /INTERRUPTED: the card is incomplete; its first sector is zero/);
   assert.ok(head(c.file).every((b) => b === 0), 'sector 0 is zero');
 });
 
@@ -197,11 +184,10 @@ test('a card swapped for another disk while piinit waits for "yes" is not writte
   defer(t, () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const out = watchOutput(child, ['stdout']);
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  for (let i = 0; i < 600 && !out.includes('Type "yes"'); i++) await sleep(100);
-  assert.match(out, new RegExp(`${c.dev}\\s+\\(unknown model\\)\\s+40\\.0 MiB`), 'the prompt shows the card');
+  await out.until('Type "yes"', 60_000, 'the prompt');
+  assert.match(out.text, new RegExp(`${c.dev}\\s+\\(unknown model\\)\\s+40\\.0 MiB`), 'the prompt shows the card');
 
   // The card is pulled and another disk takes over its name (a loop device: its number).
   sh('losetup', ['-d', c.dev]);
@@ -216,8 +202,8 @@ test('a card swapped for another disk while piinit waits for "yes" is not writte
   }
   child.stdin.write('yes\n');
   const code = await Promise.race([exited, sleep(120_000).then(() => 'timeout')]);
-  assert.equal(code, 1, out);
-  assert.match(out, new RegExp(`${c.dev} is not the device that was checked: another disk or card took its name \\(disk sequence number \\d+ when checked, \\d+ now\\)`));
+  assert.equal(code, 1, out.text);
+  assert.match(out.text, new RegExp(`${c.dev} is not the device that was checked: another disk or card took its name \\(disk sequence number \\d+ when checked, \\d+ now\\)`));
   assert.ok(head(other, 2 * MiB).every((b) => b === 0x5a), 'the other disk is untouched');
   assert.ok(head(c.file, 2 * MiB).every((b) => b === 0xa5), 'so is the card');
 });

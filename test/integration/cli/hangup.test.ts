@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
+import { watchOutput } from '../../helpers/child-output.ts';
 
 const readOr = (path: string) => readFile(path, 'utf8').catch(() => '');
 
@@ -31,21 +32,7 @@ test('after a hangup a command cleans up although its terminal is gone, then end
     await rm(dir, { recursive: true, force: true });
   });
 
-  let terminal = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the command never started: ${terminal}`)), 60_000);
-    script.stdout.on('data', (d: Buffer) => {
-      terminal += d.toString();
-      if (terminal.includes('piinit-test: working')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    script.on('close', () => {
-      clearTimeout(timer);
-      reject(new Error(`the terminal closed before the command started: ${terminal}`));
-    });
-  });
+  await watchOutput(script, ['stdout']).until('piinit-test: working', 60_000, 'the start of the command');
   script.kill('SIGKILL'); // the terminal is gone
 
   let code = '';
