@@ -5,6 +5,7 @@ import { DEBIAN_ARCHES, type DebianArch } from '../cluster/boards.ts';
 import { loadCluster } from '../cluster/load.ts';
 import { archesNeeded, COMPONENTS, type ComponentName } from '../cluster/types.ts';
 import { UserError } from '../errors.ts';
+import { stopAtOnce } from './interrupt.ts';
 import { defaultCacheDir } from '../releases/cache.ts';
 import { ensureReleases, type FetchReport, FetchVerificationError, type ProgressEvent } from '../releases/fetch.ts';
 
@@ -54,22 +55,6 @@ function progressDisplay(enabled: boolean): { onProgress?: (ev: ProgressEvent) =
   };
 }
 
-/** Ctrl-C or SIGTERM during the downloads. Nothing is lost by stopping at once (the next
- *  fetch resumes each part, and takes over this run's locks), but the progress bars hid the
- *  terminal's cursor: it is shown again first. Returns the function that removes the handlers. */
-function stopAtOnce(progress: { stop: () => void }): () => void {
-  const signals = ['SIGINT', 'SIGTERM'] as const;
-  const onSignal = (sig: NodeJS.Signals) => {
-    progress.stop();
-    process.stderr.write(`\npiinit: ${sig}: stopped; the next piinit fetch continues the downloads where they are\n`);
-    process.exit(130);
-  };
-  for (const s of signals) process.on(s, onSignal);
-  return () => {
-    for (const s of signals) process.off(s, onSignal);
-  };
-}
-
 function printReport(report: FetchReport, cacheDir: string): void {
   const fetched = new Set(report.fetched.map((f) => `${f.component} ${f.arch}`));
   for (const e of report.entries) {
@@ -114,7 +99,9 @@ export function register(program: Command): void {
       const components: ComponentName[] = opts.component ? list(opts.component, COMPONENTS, 'component') : [...COMPONENTS];
       const cacheDir = opts.cache ?? defaultCacheDir();
       const progress = progressDisplay(!opts.json && process.stdout.isTTY === true);
-      const dispose = stopAtOnce(progress);
+      // Nothing is lost by stopping at once: the next fetch resumes each part and takes over
+      // this run's locks.
+      const dispose = stopAtOnce(progress.stop, 'the next piinit fetch continues the downloads where they are');
       let report: FetchReport;
       try {
         report = await ensureReleases({

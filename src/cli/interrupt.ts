@@ -34,3 +34,20 @@ export function onInterrupt(stopping: string, exitingNow: string): Interrupt {
     },
   };
 }
+
+/** For commands that lose nothing by ending at once (every write atomic, every part
+ *  resumable): Ctrl-C or SIGTERM stops them there, but first `stop` shows the terminal's
+ *  cursor again (progress bars hide it), and the user is told what happens next. Returns the
+ *  function that removes the handlers. */
+export function stopAtOnce(stop: () => void, next: string): () => void {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const onSignal = (sig: NodeJS.Signals) => {
+    stop();
+    process.stderr.write(`\npiinit: ${sig}: stopped; ${next}\n`);
+    process.exit(130);
+  };
+  for (const s of signals) process.on(s, onSignal);
+  return () => {
+    for (const s of signals) process.off(s, onSignal);
+  };
+}

@@ -8,6 +8,7 @@ import { type BuildResult, buildPackages } from '../deb/build.ts';
 import type { CompressionKind } from '../deb/model.ts';
 import { UserError } from '../errors.ts';
 import { defaultCacheDir } from '../releases/cache.ts';
+import { stopAtOnce } from './interrupt.ts';
 
 function arches(value: string): DebianArch[] {
   const items = value
@@ -64,6 +65,8 @@ export function register(program: Command): void {
           : null;
       let started = false;
       let result: BuildResult;
+      // Each .deb is written to a temp file and renamed; the next build removes a killed one's.
+      const dispose = stopAtOnce(() => progress?.stop(), 'each .deb written is complete, the set is not: run piinit packages again');
       try {
         result = await buildPackages({
           cluster,
@@ -79,6 +82,7 @@ export function register(program: Command): void {
           },
         });
       } finally {
+        dispose();
         progress?.stop();
       }
       if (opts.json) console.log(JSON.stringify({ ok: true, ...result }, null, 2));

@@ -13,7 +13,7 @@ import { componentsOf, renderRole } from '../render/index.ts';
 import { elfMatchesArch, readElf } from './elf.ts';
 import type { Compression, DebPackage } from './model.ts';
 import { type BinaryInput, definePackages, type PackageSet } from './packages.ts';
-import { writeDeb } from './writer.ts';
+import { removeDeadTemps, writeDeb } from './writer.ts';
 
 export interface BuildOptions {
   cluster: Cluster;
@@ -165,6 +165,7 @@ export async function preparePackages(opts: Omit<BuildOptions, 'outDir' | 'onPac
 
 export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
   await prepareOutDir(opts.outDir);
+  await removeDeadTemps(opts.outDir);
   const { epoch, arches, set } = await preparePackages(opts);
   const all: [DebPackage, 'config' | 'binary'][] = [
     ...set.config.map((p) => [p, 'config'] as [DebPackage, 'config']),

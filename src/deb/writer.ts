@@ -2,7 +2,8 @@
 // depend only on the package and the options (mtime, compression): reproducible builds.
 // Files appear atomically: written to a temp file in the output directory, then renamed.
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { arChunks } from './ar.ts';
@@ -64,12 +65,34 @@ export function debFileMode(p: DebPackage): number {
   return hidden ? 0o600 : 0o644;
 }
 
+/** The temp file a .deb is written to (its name carries the writer's PID). Pure. */
+export const debTempName = (file: string, pid: number, tag: string) => `.${file}.${pid}.${tag}.tmp`;
+
+/** The PID in a debTempName, or null for other names. Pure. */
+export function debTempPid(name: string): number | null {
+  const m = /^\..+\.deb\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/** Removes the temp files of writers that are gone (killed mid-write: Ctrl-C, kill -9); a
+ *  config package's may hold the cluster's secrets. Returns their names. */
+export async function removeDeadTemps(outDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of (await readdir(outDir).catch(() => [] as string[])).sort()) {
+    const pid = debTempPid(name);
+    if (pid === null || existsSync(`/proc/${pid}`)) continue;
+    await rm(join(outDir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 /** Builds and writes <outDir>/<name>_<version>_<arch>.deb atomically. */
 export async function writeDeb(p: DebPackage, outDir: string, opts: WriteOptions): Promise<WrittenDeb> {
   const chunks = await buildDeb(p, opts);
   const file = debFileName(p);
   const path = join(outDir, file);
-  const tmp = join(outDir, `.${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = join(outDir, debTempName(file, process.pid, randomBytes(4).toString('hex')));
   let handle;
   try {
     handle = await open(tmp, 'wx', debFileMode(p));

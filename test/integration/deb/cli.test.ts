@@ -2,13 +2,15 @@
 // release cache, byte-identical when built again, and clear errors (nothing left behind)
 // for a release missing from the cache, a binary for the wrong arch and a read-only --out.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateSecrets, writeSecretsFile } from '../../../src/cluster/secrets.ts';
 import type { ComponentSpec } from '../../../src/cluster/types.ts';
+import { watchOutput } from '../../helpers/child-output.ts';
 import { HOST_AMD64, seedHostAmd64, seedRelease } from './seed-cache.ts';
 
 let dir: string;
@@ -88,6 +90,40 @@ test('piinit packages --arch amd64 builds the whole set; a rebuild is byte-ident
     assert.equal((await stat(join(out1, f))).mode & 0o777, secret ? 0o600 : 0o644, f);
   }
   assert.ok(hidden > 0 && hidden < files.length, `${hidden} of ${files.length} packages hold secrets`);
+});
+
+test('the temp file of a build killed mid-write is removed by the next build; a live writer\'s is kept', async () => {
+  const out = join(dir, 'out-killed');
+  await mkdir(out);
+  // As writeDeb names them: a killed build's (its PID gone), and this live process's.
+  const dead = `.piinit-demo-server_1_all.deb.${spawnSync('true').pid}.0badc0de.tmp`;
+  const live = `.piinit-demo-server_1_all.deb.${process.pid}.0badc0de.tmp`;
+  for (const f of [dead, live]) await writeFile(join(out, f), 'half a package', { mode: 0o600 });
+  const r = await piinit(['--arch', 'amd64', '--out', out, '--cache', cacheDir, '--compression', 'gzip']);
+  assert.equal(r.status, 0, r.stderr);
+  const left = await readdir(out);
+  assert.ok(!left.includes(dead), 'the dead build\'s temp file is removed');
+  assert.ok(left.includes(live), 'a running writer\'s is not touched');
+});
+
+test('Ctrl-C in a terminal during piinit packages: status 130, the cursor shown again; the next build completes the set', async (t) => {
+  const out = join(dir, 'out-ctrl-c');
+  const cmd = `${process.execPath} bin/piinit.js packages ${clusterFile} --arch amd64 --out ${out} --cache ${cacheDir} --compression gzip`;
+  const term = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.after(() => {
+    if (term.exitCode === null && term.signalCode === null) term.kill('SIGKILL');
+  });
+  const screen = watchOutput(term, ['stdout']);
+  await screen.until('.deb', 120_000, 'the progress bar naming a package');
+  term.stdin.write('\x03');
+  const [code] = (await Promise.race([once(term, 'close'), new Promise((r) => setTimeout(() => r(['timeout']), 60_000))])) as [number | string];
+  assert.equal(code, 130, screen.text);
+  assert.match(screen.text, /piinit: SIGINT: stopped; each \.deb written is complete, the set is not: run piinit packages again/);
+  const hidden = screen.text.indexOf('\x1b[?25l');
+  assert.ok(hidden >= 0 && screen.text.lastIndexOf('\x1b[?25h') > hidden, 'the bar hid the cursor; it is shown again');
+  const r = await piinit(['--arch', 'amd64', '--out', out, '--cache', cacheDir, '--compression', 'gzip']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual((await readdir(out)).filter((f) => !f.endsWith('.deb')), [], 'no temp file is left');
 });
 
 test('without SOURCE_DATE_EPOCH the cluster files’ time sets the version; a later change upgrades', async () => {
