@@ -5,9 +5,9 @@ import { DEBIAN_ARCHES, type DebianArch } from '../cluster/boards.ts';
 import { loadCluster } from '../cluster/load.ts';
 import { archesNeeded, COMPONENTS, type ComponentName } from '../cluster/types.ts';
 import { UserError } from '../errors.ts';
-import { stopAtOnce } from './interrupt.ts';
 import { defaultCacheDir } from '../releases/cache.ts';
 import { ensureReleases, type FetchReport, FetchVerificationError, type ProgressEvent } from '../releases/fetch.ts';
+import { stopAtOnce } from './interrupt.ts';
 
 function list<T extends string>(value: string, allowed: readonly T[], what: string): T[] {
   const items = value
