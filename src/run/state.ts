@@ -68,10 +68,13 @@ export async function writeState(dir: string, s: LocalState): Promise<void> {
   await rename(tmp, p);
 }
 
+/** A lock file without a PID this young is being written by its taker. */
+const LOCK_WRITING_MS = 10_000;
+
 /** One `up` or `down` at a time per state directory. A lock left by a process that is gone
  *  is taken over. Returns the release function. */
 export async function lockState(dir: string): Promise<() => Promise<void>> {
-  const { open, readFile: read, rm: remove } = await import('node:fs/promises');
+  const { open, readFile: read, rm: remove, stat } = await import('node:fs/promises');
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const path = statePaths(dir).lock;
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -82,19 +85,24 @@ export async function lockState(dir: string): Promise<() => Promise<void>> {
       return () => remove(path, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(await read(path, 'utf8').catch(() => ''));
+      const pid = Number((await read(path, 'utf8').catch(() => '')).trim());
       let alive = false;
       if (pid > 0) {
         try {
           process.kill(pid, 0);
           alive = true;
-        } catch {
-          alive = false;
+        } catch (e) {
+          alive = (e as NodeJS.ErrnoException).code === 'EPERM'; // another user's: running
         }
+      } else {
+        // Opened (O_EXCL) by another piinit that has not written its PID yet.
+        const made = (await stat(path).catch(() => null))?.mtimeMs ?? 0;
+        alive = Date.now() - made < LOCK_WRITING_MS;
       }
       if (alive) {
         const { UserError } = await import('../errors.ts');
-        throw new UserError(`another piinit (pid ${pid}) is starting or stopping the local cluster in ${dir}; wait for it to finish`);
+        const who = pid > 0 ? `another piinit (pid ${pid})` : 'another piinit';
+        throw new UserError(`${who} is starting or stopping the local cluster in ${dir}; wait for it to finish`);
       }
       await remove(path, { force: true });
     }

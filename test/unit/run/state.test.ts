@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -36,6 +36,12 @@ test('one up/down at a time; a lock of a dead process is taken over', async (t) 
   await writeFile(statePaths(dir).lock, String(4194305));
   const taken = await lockState(dir);
   await taken();
+  // Empty: another piinit has just taken it and is writing its PID; empty and old: gone.
+  await writeFile(statePaths(dir).lock, '');
+  await assert.rejects(lockState(dir), /^UserError: another piinit is starting or stopping/);
+  const old = new Date(Date.now() - 60_000);
+  await utimes(statePaths(dir).lock, old, old);
+  await (await lockState(dir))();
 });
 
 test('default state dir follows XDG_STATE_HOME', () => {
