@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent, type Dispatcher, interceptors, request } from 'undici';
+import { environmentError } from '../errors.ts';
 import { NotFoundError, UnavailableError, VerificationError } from './errors.ts';
 
 export interface ProgressEvent {
@@ -223,6 +224,7 @@ async function downloadOnce(location: string, dest: string, part: string, opts: 
       await pipeline(createReadStream(localPath(location)), tap, createWriteStream(part));
     } catch (err) {
       await rm(part, { force: true });
+      if (environmentError(err) && (err as NodeJS.ErrnoException).path === part) throw err; // writing: a full disk
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(location);
       throw new UnavailableError(`cannot read ${location}: ${(err as Error).message}`);
     }
@@ -295,6 +297,8 @@ async function downloadOnce(location: string, dest: string, part: string, opts: 
         done = true;
       } catch (err) {
         hash = null;
+        // The disk, not the network (a full disk): no retry helps, and the CLI names it.
+        if (environmentError(err)) throw err;
         const e = err as { code?: string; message?: string };
         lastErr = new UnavailableError(
           `the connection broke while downloading ${location} (${e.code ?? e.message ?? String(err)}); ` +

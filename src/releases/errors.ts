@@ -3,7 +3,7 @@
 //   the cache while offline). Reported per component/arch; the rest is still fetched.
 // - VerificationError: something was served but failed a signature or checksum check.
 //   Never silently skipped: ensureReleases fails with it after finishing the rest.
-import { UserError } from '../errors.ts';
+import { environmentError, UserError } from '../errors.ts';
 
 export class UnavailableError extends UserError {
   constructor(message: string) {
@@ -25,4 +25,12 @@ export class NotFoundError extends UnavailableError {
     super(`not found: ${url}`);
     this.name = 'NotFoundError';
   }
+}
+
+/** An archive that could not be unpacked is a bad archive, unless the machine refused the
+ *  write (a full disk, a read-only cache): that error stays itself, for the CLI to name the
+ *  path and the reason. */
+export function unpackError(label: string, err: unknown): Error {
+  if (err instanceof VerificationError || environmentError(err)) return err as Error;
+  return new VerificationError(`${label}: cannot unpack (${(err as Error).message})`);
 }

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import yauzl from 'yauzl';
-import { VerificationError } from './errors.ts';
+import { unpackError, VerificationError } from './errors.ts';
 
 export interface Extracted {
   path: string;
@@ -86,8 +86,7 @@ export async function extractFromZip(zipPath: string, wanted: Wanted, outDir: st
       zip.readEntry();
     });
   } catch (err) {
-    if (err instanceof VerificationError) throw err;
-    throw new VerificationError(`${label}: cannot unpack (${(err as Error).message})`);
+    throw unpackError(label, err);
   } finally {
     zip.close();
   }
@@ -136,7 +135,7 @@ async function extractTar(input: Readable, wanted: Wanted, outDir: string, label
   try {
     await pipeline(input, ex);
   } catch (err) {
-    throw new VerificationError(`${label}: cannot unpack (${(err as Error).message})`);
+    throw unpackError(label, err);
   }
   missing(label, wanted, found);
   return found;
@@ -148,7 +147,7 @@ export async function extractFromTarball(path: string, wanted: Wanted, outDir: s
   const pass = new PassThrough();
   const piping = pipeline(src, stream, pass);
   const [found] = await Promise.all([extractTar(pass, wanted, outDir, label), piping, done]).catch((err: Error) => {
-    throw err instanceof VerificationError ? err : new VerificationError(`${label}: cannot unpack (${err.message})`);
+    throw unpackError(label, err);
   });
   return found;
 }
@@ -195,7 +194,7 @@ export async function extractFromDeb(debPath: string, wanted: Wanted, outDir: st
   const pass = new PassThrough();
   const piping = pipeline(src, stream, pass);
   const [found] = await Promise.all([extractTar(pass, wanted, outDir, label), piping, done]).catch((err: Error) => {
-    throw err instanceof VerificationError ? err : new VerificationError(`${label}: cannot unpack (${err.message})`);
+    throw unpackError(label, err);
   });
   return found;
 }

@@ -12,7 +12,7 @@ import { hostDebianMirror } from '../apt-mirror.ts';
 import { blobPath } from '../cache.ts';
 import { DEBIAN_PACKAGE } from '../catalog.ts';
 import { downloadFile, fetchBytes, joinLocation, sha256File } from '../download.ts';
-import { NotFoundError, UnavailableError, VerificationError } from '../errors.ts';
+import { NotFoundError, UnavailableError, unpackError, VerificationError } from '../errors.ts';
 import { byPath, decompressor, extractFromDeb } from '../extract.ts';
 import { verifyClearsigned } from '../pgp.ts';
 import { type Fetched, memo, onePerUrl, type SourceContext, tmpFor } from './context.ts';
@@ -210,8 +210,7 @@ export async function fetchDebian(ctx: SourceContext, spec: ComponentSpec, arch:
       const files = await extractFromDeb(debTmp, byPath(DEBIAN_PACKAGE[spec.name].paths), ctx.tmp, stanza.filename);
       return { origin: url, upstreamVersion: stanza.version, files, transferred: dl.transferred };
     } catch (err) {
-      if (err instanceof VerificationError) throw err;
-      throw new VerificationError(`${stanza.filename}: ${(err as Error).message}`);
+      throw unpackError(stanza.filename, err);
     } finally {
       await rm(debTmp, { force: true });
     }

@@ -257,6 +257,26 @@ test('the lock of a download whose run was killed does not hold the next run', a
   assert.deepEqual(await list(tmp), []);
 });
 
+test('a full disk, while downloading or while unpacking, is said as such: not a broken connection, not a bad archive', async (t) => {
+  assert.equal(process.getuid?.(), 0, 'mounts a small tmpfs (CI runs as root)');
+  const { server } = await setup(t);
+  const zipSize = layout.get(ZIP)!.length;
+  // Too small for the zip; then room for the zip but not for Consul unpacked from it.
+  for (const [what, bytes] of [['download', 1 << 20], ['unpack', zipSize + (1 << 20)]] as const) {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'piinit-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${Math.ceil(bytes / 4096) * 4}k`, 'piinit-full', cacheDir]);
+    try {
+      await assert.rejects(fetchConsul(server, cacheDir), (err: NodeJS.ErrnoException) => {
+        assert.equal(err.code, 'ENOSPC', `${what}: ${String(err)}`);
+        return true;
+      });
+    } finally {
+      execFileSync('umount', [cacheDir]);
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  }
+});
+
 test('a corrupted cache entry is detected, removed and fetched again', async (t) => {
   const { server, cacheDir } = await setup(t);
   const [e] = (await fetchConsul(server, cacheDir)).entries;
