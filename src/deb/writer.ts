@@ -2,10 +2,10 @@
 // depend only on the package and the options (mtime, compression): reproducible builds.
 // Files appear atomically: written to a temp file in the output directory, then renamed.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
+import { pidAlive, procPid } from '../pid-lock.ts';
 import { arChunks } from './ar.ts';
 import { memberSuffix } from './compress.ts';
 import { conffilesOf, controlFile, installedSizeKiB, md5sumsFile, validatePackage } from './control.ts';
@@ -80,7 +80,7 @@ export async function removeDeadTemps(outDir: string): Promise<string[]> {
   const removed: string[] = [];
   for (const name of (await readdir(outDir).catch(() => [] as string[])).sort()) {
     const pid = debTempPid(name);
-    if (pid === null || existsSync(`/proc/${pid}`)) continue;
+    if (pid === null || pidAlive(pid)) continue;
     await rm(join(outDir, name), { force: true });
     removed.push(name);
   }
@@ -92,7 +92,7 @@ export async function writeDeb(p: DebPackage, outDir: string, opts: WriteOptions
   const chunks = await buildDeb(p, opts);
   const file = debFileName(p);
   const path = join(outDir, file);
-  const tmp = join(outDir, debTempName(file, process.pid, randomBytes(4).toString('hex')));
+  const tmp = join(outDir, debTempName(file, procPid(), randomBytes(4).toString('hex')));
   let handle;
   try {
     handle = await open(tmp, 'wx', debFileMode(p));

@@ -7,18 +7,13 @@
 // PIDs are the ones /proc shows: a rootless build is PID 1 of its own PID namespace but sees
 // the host's /proc (rootless.ts), so its names carry its host PID, and its sweep checks other
 // builds' PIDs where they were made.
-import { existsSync, readlinkSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
+import { pidAlive, procPid } from '../pid-lock.ts';
 
 const execFileP = promisify(execFile);
-
-/** This process's PID as /proc numbers it. */
-export function procPid(): number {
-  return Number(readlinkSync('/proc/self'));
-}
 
 /** Prefix of the directory a base is built in (mkdtemp adds the rest). */
 export function buildDirPrefix(pid = procPid()): string {
@@ -45,7 +40,6 @@ export function workEntryPid(name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-const alive = (pid: number) => existsSync(`/proc/${pid}`);
 /** This process's mount table ('' where /proc does not have it). */
 export const readMountinfo = (): Promise<string> => readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
 
@@ -65,7 +59,7 @@ export async function removeOrphans(dir: string): Promise<string[]> {
   const self = procPid();
   const gone = names.filter((n) => {
     const pid = workEntryPid(n);
-    return pid !== null && pid !== self && !alive(pid);
+    return pid !== null && pid !== self && !pidAlive(pid);
   });
   const removed: string[] = [];
   for (const n of gone) {

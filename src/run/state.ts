@@ -1,9 +1,11 @@
 // The state directory of a local cluster: what `up` started (state.json), each node's
 // rendered files and data (nodes/<name>/), daemon logs (logs/). It survives `down`;
 // `down --purge` removes it.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import { pidLockHolder, tryPidLock } from '../pid-lock.ts';
 import type { ProcessRecord } from './proc.ts';
 
 export const STATE_VERSION = 1;
@@ -74,38 +76,17 @@ const LOCK_WRITING_MS = 10_000;
 /** One `up` or `down` at a time per state directory. A lock left by a process that is gone
  *  is taken over. Returns the release function. */
 export async function lockState(dir: string): Promise<() => Promise<void>> {
-  const { open, readFile: read, rm: remove, stat } = await import('node:fs/promises');
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const path = statePaths(dir).lock;
   for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(path, 'wx', 0o640);
-      await fh.write(String(process.pid));
-      await fh.close();
-      return () => remove(path, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number((await read(path, 'utf8').catch(() => '')).trim());
-      let alive = false;
-      if (pid > 0) {
-        try {
-          process.kill(pid, 0);
-          alive = true;
-        } catch (e) {
-          alive = (e as NodeJS.ErrnoException).code === 'EPERM'; // another user's: running
-        }
-      } else {
-        // Opened (O_EXCL) by another piinit that has not written its PID yet.
-        const made = (await stat(path).catch(() => null))?.mtimeMs ?? 0;
-        alive = Date.now() - made < LOCK_WRITING_MS;
-      }
-      if (alive) {
-        const { UserError } = await import('../errors.ts');
-        const who = pid > 0 ? `another piinit (pid ${pid})` : 'another piinit';
-        throw new UserError(`${who} is starting or stopping the local cluster in ${dir}; wait for it to finish`);
-      }
-      await remove(path, { force: true });
+    const release = await tryPidLock(path, 0o640);
+    if (release) return release;
+    const { pid, held } = await pidLockHolder(path, LOCK_WRITING_MS);
+    if (held) {
+      const who = pid !== null ? `another piinit (pid ${pid})` : 'another piinit';
+      throw new UserError(`${who} is starting or stopping the local cluster in ${dir}; wait for it to finish`);
     }
+    await rm(path, { force: true });
   }
   throw new Error(`cannot take the lock ${path}`);
 }

@@ -32,6 +32,9 @@ test('one up/down at a time; a lock of a dead process is taken over', async (t) 
   await release();
   const again = await lockState(dir);
   await again();
+  // Another user's running process (PID 1: init) holds it as much as ours would.
+  await writeFile(statePaths(dir).lock, '1');
+  await assert.rejects(lockState(dir), /another piinit \(pid 1\) is starting or stopping/);
   // PID 2^22 + 1 is above the kernel's pid_max default: certainly not running.
   await writeFile(statePaths(dir).lock, String(4194305));
   const taken = await lockState(dir);

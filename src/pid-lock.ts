@@ -1,0 +1,60 @@
+// Lock files and temp names that carry their maker's PID, and whether that process still
+// runs. Liveness is read from /proc, not with kill(pid, 0): a rootless image build runs in a
+// PID namespace of its own but sees the host's /proc (image/rootless.ts), so the PIDs it
+// writes and checks are the host's; and another user's process counts as running.
+import { existsSync, readlinkSync } from 'node:fs';
+import { open, readFile, rm, stat } from 'node:fs/promises';
+
+/** This process's PID as /proc numbers it. */
+export function procPid(): number {
+  return Number(readlinkSync('/proc/self'));
+}
+
+export function pidAlive(pid: number): boolean {
+  return pid > 0 && existsSync(`/proc/${pid}`);
+}
+
+/** Creates the lock file (O_EXCL) holding our PID and returns its release, or null when the
+ *  file exists already. */
+export async function tryPidLock(path: string, mode: number): Promise<(() => Promise<void>) | null> {
+  let fh;
+  try {
+    fh = await open(path, 'wx', mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return null;
+    throw err;
+  }
+  try {
+    await fh.writeFile(String(procPid()));
+  } finally {
+    await fh.close();
+  }
+  return () => rm(path, { force: true });
+}
+
+export interface PidLockHolder {
+  /** The holder's PID; null while its taker has not written it yet. */
+  pid: number | null;
+  /** Whether the lock is held: its PID runs, or it has none yet and is younger than
+   *  `writingMs` (after that its taker died between creating and writing it). */
+  held: boolean;
+  /** When the lock file was last written (0 when it is gone). */
+  mtimeMs: number;
+}
+
+export async function pidLockHolder(path: string, writingMs: number): Promise<PidLockHolder> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const mtimeMs = await mtimeOf(path);
+  const n = Number(text.trim());
+  const pid = Number.isInteger(n) && n > 0 ? n : null;
+  const held = pid !== null ? pidAlive(pid) : mtimeMs > 0 && Date.now() - mtimeMs < writingMs;
+  return { pid, held, mtimeMs };
+}
+
+export async function mtimeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
