@@ -24,9 +24,23 @@ function mib(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** One progress bar per file on a terminal; nothing otherwise. */
-function progressDisplay(enabled: boolean): { onProgress?: (ev: ProgressEvent) => void; stop: () => void } {
-  if (!enabled) return { stop: () => {} };
+/** What a fetch waiting for another's download of the same file says. Pure. */
+export function waitingLine(file: string, holder: number | null | undefined): string {
+  const who = holder ? `another piinit (pid ${holder})` : 'another piinit';
+  return `${file}: waiting for ${who}, which is downloading it into this cache`;
+}
+
+/** Progress for commands without bars (up): only a wait is worth a line, on stderr. */
+export function sayWaits(ev: ProgressEvent): void {
+  if (ev.phase === 'waiting') console.error(waitingLine(ev.file, ev.holder));
+}
+
+/** One progress bar per file on a terminal; otherwise only a line on stderr while a
+ *  download waits for another piinit's. */
+function progressDisplay(enabled: boolean): { onProgress: (ev: ProgressEvent) => void; stop: () => void } {
+  if (!enabled) {
+    return { onProgress: sayWaits, stop: () => {} };
+  }
   const multi = new cliProgress.MultiBar(
     {
       format: ' {bar} {percentage}% | {value}/{total} MiB | {file}',
@@ -43,12 +57,13 @@ function progressDisplay(enabled: boolean): { onProgress?: (ev: ProgressEvent) =
     onProgress(ev) {
       let bar = bars.get(ev.file);
       const total = toMiB(ev.total ?? ev.received);
+      const label = ev.phase === 'waiting' ? waitingLine(ev.file, ev.holder) : ev.file;
       if (!bar) {
-        bar = multi.create(total, toMiB(ev.received), { file: ev.file });
+        bar = multi.create(total, toMiB(ev.received), { file: label });
         bars.set(ev.file, bar);
       }
       if (ev.total !== null) bar.setTotal(total);
-      bar.update(toMiB(ev.received), { file: ev.file });
+      bar.update(toMiB(ev.received), { file: label });
       if (ev.phase === 'done') bar.stop();
     },
     stop: () => multi.stop(),

@@ -11,6 +11,7 @@ import { firstCrash, localAuth, localTargets, processStatus, upLocal } from '../
 import { withLocalTls } from '../run/local-security.ts';
 import { waitLocalHealthy } from '../run/probe.ts';
 import { defaultStateDir } from '../run/state.ts';
+import { sayWaits } from './fetch.ts';
 import { uiUrls } from './status.ts';
 import { DEFAULT_DOCKER_SUBNET } from '../docker/dockerize.ts';
 import { upDockerCommand } from '../docker/up-command.ts';
@@ -78,7 +79,7 @@ nothing else. Exit code 0 once the cluster is healthy (see \`piinit status\`).
 
       const cacheDir = opts.cache ?? defaultCacheDir();
       if (tty) process.stdout.write(`checking releases in ${cacheDir} …\n`);
-      const rel = await releaseBinaries(cluster, { cacheDir, offline: opts.offline });
+      const rel = await releaseBinaries(cluster, { cacheDir, offline: opts.offline, onProgress: sayWaits });
       for (const f of rel.fetched) say(`fetched ${f} ${cluster.components[f].version}`);
       for (const u of rel.unavailable) say(`unavailable: ${u.component} — ${u.reason}`);
 

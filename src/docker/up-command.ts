@@ -10,6 +10,7 @@ import { UserError } from '../errors.ts';
 import type { HttpAuth } from '../health/http.ts';
 import { checkHealth, type HealthReport, type Targets } from '../health/report.ts';
 import { formatReport, progressLine } from '../health/format.ts';
+import { sayWaits } from '../cli/fetch.ts';
 import { releaseBinaries } from '../run/binaries.ts';
 import { localAuth, localTargets } from '../run/local.ts';
 import { dockerizeCluster } from './dockerize.ts';
@@ -59,7 +60,7 @@ export async function upDockerCommand(cluster: Cluster, clusterArg: string, opts
   await checkDocker();
   if (process.getuid?.() !== 0) throw new UserError('up --docker builds the role images (chroot, file owners) and needs root (run with sudo)');
   const t0 = Date.now();
-  const rel = await releaseBinaries(cluster, { cacheDir: opts.releaseCache, offline: opts.offline });
+  const rel = await releaseBinaries(cluster, { cacheDir: opts.releaseCache, offline: opts.offline, onProgress: sayWaits });
   const nomadReason = rel.unavailable.find((u) => u.component === 'nomad')?.reason;
   const unavailable = rel.unavailable.filter((u) => u.component !== 'nomad');
   if (unavailable.length) throw new UserError(`cannot build the images: ${unavailable.map((u) => `${u.component}: ${u.reason}`).join('; ')}`);

@@ -2,23 +2,27 @@
 // verified downloads into a temp file that is renamed into place only once verified.
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent, type Dispatcher, interceptors, request } from 'undici';
 import { environmentError } from '../errors.ts';
+import { mtimeOf, pidLockHolder, tryPidLock } from '../pid-lock.ts';
 import { NotFoundError, UnavailableError, VerificationError } from './errors.ts';
 
 export interface ProgressEvent {
   /** A short name for the file, e.g. "consul_1.8.7_linux_amd64.zip". */
   file: string;
-  phase: 'start' | 'progress' | 'done';
+  /** 'waiting': another piinit (or task) is downloading this file into the same cache. */
+  phase: 'waiting' | 'start' | 'progress' | 'done';
   /** Bytes of the file present so far (including a resumed part). */
   received: number;
   /** Total size when known. */
   total: number | null;
+  /** While waiting: the PID of the download's holder (null when not yet written). */
+  holder?: number | null;
 }
 export type OnProgress = (ev: ProgressEvent) => void;
 
@@ -135,7 +139,9 @@ const MAX_ATTEMPTS = 6;
  */
 export async function downloadFile(location: string, dest: string, opts: DownloadOptions): Promise<DownloadResult> {
   const part = `${dest}.part`;
-  const release = await lockPart(part);
+  const release = await lockPart(part, (holder) =>
+    opts.onProgress?.({ file: opts.label, phase: 'waiting', received: 0, total: null, holder }),
+  );
   try {
     const resumed = (await sizeOf(part)) > 0;
     try {
@@ -160,45 +166,23 @@ const LOCK_IDLE_MS = 3 * 60_000;
  * Takes `<part>.lock` (O_EXCL, holding our PID), waiting while another process, or another
  * task of this one, holds it: two writers of one part would interleave their bytes, and a
  * hash taken over the stream would then vouch for a file that holds other bytes. A lock
- * whose holder has exited, or is idle, is taken over.
+ * whose holder has exited, or is idle, is taken over. `onWait` hears once that we wait.
  */
-export async function lockPart(part: string): Promise<() => Promise<void>> {
+export async function lockPart(part: string, onWait?: (holder: number | null) => void): Promise<() => Promise<void>> {
   const lock = `${part}.lock`;
+  let told = false;
   for (;;) {
-    try {
-      const fh = await open(lock, 'wx', 0o644);
-      try {
-        await fh.writeFile(String(process.pid));
-      } finally {
-        await fh.close();
-      }
-      return () => rm(lock, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const release = await tryPidLock(lock, 0o644);
+    if (release) return release;
+    const holder = await pidLockHolder(lock, LOCK_IDLE_MS);
+    const idle = Date.now() - Math.max(holder.mtimeMs, await mtimeOf(part)) > LOCK_IDLE_MS;
+    if (holder.held && !idle) {
+      if (!told) onWait?.(holder.pid);
+      told = true;
+      await sleep(250);
+    } else {
+      await rm(lock, { force: true });
     }
-    if (await lockHeld(lock, part)) await sleep(250);
-    else await rm(lock, { force: true });
-  }
-}
-
-async function lockHeld(lock: string, part: string): Promise<boolean> {
-  const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
-  const active = Math.max(await mtimeOf(lock), await mtimeOf(part));
-  if (Date.now() - active > LOCK_IDLE_MS) return false;
-  if (!(pid > 0)) return true; // just created: its PID is being written
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function mtimeOf(path: string): Promise<number> {
-  try {
-    return (await stat(path)).mtimeMs;
-  } catch {
-    return 0;
   }
 }
 

@@ -11,7 +11,7 @@ import { before, test, type TestContext } from 'node:test';
 import type { DebianArch } from '../../../src/cluster/boards.ts';
 import type { ComponentName } from '../../../src/cluster/types.ts';
 import { findRelease } from '../../../src/releases/cache.ts';
-import { ensureReleases, FetchVerificationError } from '../../../src/releases/fetch.ts';
+import { ensureReleases, FetchVerificationError, type ProgressEvent } from '../../../src/releases/fetch.ts';
 import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
 import { detachedSign, generateTestKey, githubLayout, hashicorpLayout, sha256, type TestKey, writeLayout } from '../../helpers/release-layout.ts';
 import { type ReleaseServer, startReleaseServer } from '../../helpers/release-server.ts';
@@ -50,7 +50,11 @@ async function setup(t: TestContext, change?: (files: Map<string, Buffer>) => Pr
   return { server, cacheDir };
 }
 
-function fetchConsul(server: ReleaseServer, cacheDir: string, extra: { arches?: DebianArch[]; offline?: boolean; fingerprint?: string } = {}) {
+function fetchConsul(
+  server: ReleaseServer,
+  cacheDir: string,
+  extra: { arches?: DebianArch[]; offline?: boolean; fingerprint?: string; onProgress?: (ev: ProgressEvent) => void } = {},
+) {
   return ensureReleases({
     cluster: cluster(),
     arches: extra.arches ?? ['amd64'],
@@ -59,6 +63,7 @@ function fetchConsul(server: ReleaseServer, cacheDir: string, extra: { arches?: 
     offline: extra.offline,
     hashicorpBase: server.url,
     hashicorpKey: { armoredKey: key.armoredPublic, fingerprint: extra.fingerprint ?? key.fingerprint },
+    onProgress: extra.onProgress,
   });
 }
 
@@ -230,7 +235,13 @@ test('two runs sharing one cache never write one part together: the second waits
   const first = fetchConsul(server, cacheDir);
   for (let i = 0; i < 400 && !(await partHasBytes()); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(await partHasBytes(), 'the first run is downloading');
-  const [a, b] = await Promise.all([first, fetchConsul(server, cacheDir)]);
+  const waits: ProgressEvent[] = [];
+  const [a, b] = await Promise.all([first, fetchConsul(server, cacheDir, { onProgress: (ev) => ev.phase === 'waiting' && waits.push(ev) })]);
+  assert.deepEqual(
+    waits.map((w) => [w.file, w.holder]),
+    [[ZIP.split('/').pop(), process.pid]],
+    'the second said once that it waits, and for whom',
+  );
   for (const r of [a, b]) {
     assert.deepEqual(r.unavailable, []);
     assert.equal(r.entries[0]?.sha256.consul, sha256(consul));
