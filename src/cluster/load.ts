@@ -98,7 +98,7 @@ export async function loadCluster(clusterPath: string, opts: LoadOptions = {}): 
         message: `the secrets file is readable by group or others (mode ${mode}); run: chmod 600 ${secretsPath}`,
       });
     }
-    sf = new YamlFile(secretsPath, secretsText);
+    sf = new YamlFile(secretsPath, secretsText, { secret: true });
     diags.push(...sf.syntax);
     if (sf.ok) {
       const v = sf.validate(secretsFileSchema);

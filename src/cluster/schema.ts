@@ -1,6 +1,7 @@
 // The shape of cluster.yaml and of the secrets file (snake_case, as the user writes them).
 // Only what one field can say about itself is checked here; rules that relate fields
 // (duplicates, addresses inside the network, server count, board vs role) live in checks.ts.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { BOARDS, ROLES } from './boards.ts';
 import { COMPONENTS } from './types.ts';
@@ -146,10 +147,17 @@ const UUID = z.string().superRefine((v, ctx) => {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v)) fail(ctx, 'is not a UUID token');
 });
 
+/** Parsed, not only matched: a damaged body would otherwise pass here and crash later. */
 const PEM = (kind: 'CERTIFICATE' | 'PRIVATE KEY') =>
   z.string().superRefine((v, ctx) => {
     const re = kind === 'CERTIFICATE' ? /-----BEGIN CERTIFICATE-----/ : /-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/;
-    if (!re.test(v)) fail(ctx, `is not a PEM ${kind.toLowerCase()}`);
+    if (!re.test(v)) return fail(ctx, `is not a PEM ${kind.toLowerCase()}`);
+    try {
+      if (kind === 'CERTIFICATE') new X509Certificate(v);
+      else createPrivateKey(v);
+    } catch {
+      fail(ctx, `is a damaged PEM ${kind.toLowerCase()}: it cannot be read`);
+    }
   });
 
 const keyPair = z.strictObject({ cert: PEM('CERTIFICATE'), key: PEM('PRIVATE KEY') });
@@ -230,7 +238,7 @@ export function placesOfKey(schema: z.ZodType, key: string): string[] {
     if (def.type === 'array') return walk(def.element, `${where}[]`, depth + 1);
     if (def.type === 'object') {
       const shape = def.shape as Record<string, unknown>;
-      if (key in shape) out.push(where);
+      if (Object.hasOwn(shape, key)) out.push(where);
       for (const [k, v] of Object.entries(shape)) walk(v, where ? `${where}.${k}` : k, depth + 1);
     }
   };

@@ -1,6 +1,6 @@
 // A parsed YAML file that can say where any field path is (line:column), and turn zod
 // issues into positioned diagnostics with readable messages.
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { formatPath, type Diagnostic, type PathSegment, type Severity } from './diagnostics.ts';
 import { knownKeysAt, placesOfKey, requiredKeys } from './schema.ts';
@@ -12,9 +12,11 @@ export class YamlFile {
   readonly syntax: Diagnostic[] = [];
   private readonly lines = new LineCounter();
 
+  /** secret: the file holds secrets, so messages name a value's kind, never the value. */
   constructor(
     readonly file: string,
     text: string,
+    private readonly opts: { secret?: boolean } = {},
   ) {
     this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
     for (const [list, severity] of [
@@ -30,11 +32,21 @@ export class YamlFile {
         this.syntax.push({ file, line, column: col, path: '', severity, message: yamlMessage(e.message) });
       }
     }
-    this.data = this.doc.errors.length ? undefined : this.doc.toJS({ maxAliasCount: 100 });
+    let data: unknown;
+    if (!this.doc.errors.length) {
+      try {
+        data = this.doc.toJS({ maxAliasCount: 100 });
+      } catch (err) {
+        // An alias without its anchor, or too many aliases: found only when resolving them.
+        const { line, col } = this.lines.linePos(firstAliasOffset(this.doc));
+        this.syntax.push({ file, line, column: col, path: '', severity: 'error', message: yamlMessage((err as Error).message) });
+      }
+    }
+    this.data = data;
   }
 
   get ok(): boolean {
-    return this.doc.errors.length === 0;
+    return !this.syntax.some((d) => d.severity === 'error');
   }
 
   /** Position of the deepest node along path that exists (a missing key points at its parent map).
@@ -74,8 +86,17 @@ export class YamlFile {
     return { file: this.file, ...this.position(path, opts), path: formatPath(path), severity, message };
   }
 
-  /** The raw value at path in the parsed data, or undefined. */
+  /** The raw value at path in the parsed data, or undefined. In a file with syntax errors,
+   *  a scalar from the part that parsed. */
   valueAt(path: readonly PathSegment[]): unknown {
+    if (!this.ok) {
+      try {
+        const v: unknown = this.doc.getIn(path);
+        return v !== null && typeof v === 'object' ? undefined : v;
+      } catch {
+        return undefined;
+      }
+    }
     let v: unknown = this.data;
     for (const seg of path) {
       if (v === null || typeof v !== 'object') return undefined;
@@ -118,6 +139,8 @@ export class YamlFile {
 
   private describe(issue: z.core.$ZodIssue, path: PathSegment[], schema: z.ZodType): string {
     const value = this.valueAt(path);
+    const secret = this.opts.secret === true;
+    const shown = secret ? 'the value' : undefined;
     switch (issue.code) {
       case 'invalid_type': {
         if (value === undefined) return 'missing required field';
@@ -125,7 +148,7 @@ export class YamlFile {
           return `the file is empty: expected a mapping with ${requiredKeys(schema).map((k) => `${k}:`).join(', ')}`;
         }
         const expected = issue.expected === 'object' ? 'a mapping (key: value lines)' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`;
-        let msg = `expected ${expected}, got ${kindOf(value)}`;
+        let msg = `expected ${expected}, got ${kindOf(value, secret)}`;
         if (issue.expected === 'string' && typeof value === 'number') msg += ' (put it in quotes)';
         if (issue.expected === 'array' && typeof value === 'string') msg += ' (write it as a list: one "- item" per line)';
         return msg;
@@ -133,14 +156,14 @@ export class YamlFile {
       case 'invalid_value': {
         const options = issue.values.map((v) => String(v));
         const hint = typeof value === 'string' ? didYouMean(value, options) : undefined;
-        return `${JSON.stringify(value)} is not one of: ${options.join(', ')}${hint ? ` (did you mean "${hint}"?)` : ''}`;
+        return `${shown ?? JSON.stringify(value)} is not one of: ${options.join(', ')}${hint && !secret ? ` (did you mean "${hint}"?)` : ''}`;
       }
       case 'too_small':
         if (issue.origin === 'array') return `needs at least ${issue.minimum} ${Number(issue.minimum) === 1 ? 'entry' : 'entries'}`;
         if (issue.origin === 'string') return 'must not be empty';
-        return `${String(value)} is too small: the minimum is ${issue.minimum}`;
+        return `${shown ?? String(value)} is too small: the minimum is ${issue.minimum}`;
       case 'too_big':
-        return `${String(value)} is too large: the maximum is ${issue.maximum}`;
+        return `${shown ?? String(value)} is too large: the maximum is ${issue.maximum}`;
       case 'invalid_format':
       case 'custom':
       default:
@@ -149,12 +172,26 @@ export class YamlFile {
   }
 }
 
-function kindOf(v: unknown): string {
+function kindOf(v: unknown, secret: boolean): string {
   if (v === null) return 'nothing (null)';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
+  if (secret) return typeof v === 'string' ? 'text' : `a ${typeof v}`;
   if (typeof v === 'string') return `the text ${JSON.stringify(v)}`;
   return `the ${typeof v} ${String(v)}`;
+}
+
+/** Where the first alias (*name) of the document is: the likely culprit when resolving
+ *  aliases fails. */
+function firstAliasOffset(doc: Document.Parsed): number {
+  let at = 0;
+  visit(doc, {
+    Alias(_key, node) {
+      at = node.range?.[0] ?? 0;
+      return visit.BREAK;
+    },
+  });
+  return at;
 }
 
 /** The parser's messages sometimes end with a position we already print. */

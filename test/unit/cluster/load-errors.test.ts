@@ -7,6 +7,9 @@ import { test } from 'node:test';
 import { ClusterValidationError, formatDiagnostic } from '../../../src/cluster/diagnostics.ts';
 import { loadCluster } from '../../../src/cluster/load.ts';
 import { UserError } from '../../../src/errors.ts';
+import { parse } from 'yaml';
+import { generateSecrets, renderSecretsYaml } from '../../../src/cluster/secrets.ts';
+import { tlsNamesFromClusterData } from '../../../src/security/pki.ts';
 import { editLine, tempCluster, VALID } from './valid-cluster.ts';
 
 /** Every diagnostic of loading yaml, formatted with the file's base name. */
@@ -287,6 +290,44 @@ const cases: { name: string; yaml: string; secretsText?: string; expect: string[
       'nomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n' +
       'tokens:\n  consul_bootstrp: 0b678556-0a51-4f25-8a37-2f4aea2ab3ba\n',
     expect: ['cluster.secrets.yaml:4:3: error: tokens.consul_bootstrp: unknown field "consul_bootstrp" (did you mean "consul_bootstrap"?)'],
+  },
+  {
+    name: 'a secret of the wrong type: its kind is named, never the secret',
+    yaml: WIFI,
+    secretsText:
+      'consul_gossip_key: 12345678\n' +
+      'nomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n' +
+      'wifi_passphrase: 4711081547110815\n' +
+      'tokens: 8f1c-secret-token\n',
+    expect: [
+      'cluster.secrets.yaml:1:20: error: consul_gossip_key: expected a string, got a number (put it in quotes)',
+      'cluster.secrets.yaml:3:18: error: wifi_passphrase: expected a string, got a number (put it in quotes)',
+      'cluster.secrets.yaml:4:9: error: tokens: expected a mapping (key: value lines), got text',
+    ],
+  },
+  {
+    name: 'a secrets line without its colon is not echoed',
+    yaml: VALID,
+    secretsText: 'consul_gossip_key SECRET=\n',
+    expect: ['cluster.secrets.yaml:1:1: error: expected a mapping (key: value lines), got text'],
+  },
+  {
+    name: 'a damaged certificate body (the header alone is not enough)',
+    yaml: VALID,
+    secretsText: renderSecretsYaml(generateSecrets(tlsNamesFromClusterData(parse(VALID)))).replace(/(-----BEGIN CERTIFICATE-----\n\s*)\S+/, '$1garbage!!'),
+    expect: ['cluster.secrets.yaml:6:11: error: tls.ca.cert: is a damaged PEM certificate: it cannot be read'],
+  },
+  {
+    name: 'an alias without its anchor: positioned, not a crash',
+    yaml: editLine(3, 'domain: *dom'),
+    expect: ['cluster.yaml:3:9: error: Unresolved alias (the anchor must be set before the alias): dom'],
+  },
+  {
+    name: 'a field every JavaScript object has is just unknown',
+    yaml: editLine(3, 'domain: consul\nconstructor: 1'),
+    expect: [
+      'cluster.yaml:4:1: error: constructor: unknown field "constructor" (expected one of: name, datacenter, domain, secrets_file, network, nodes, components, consul, wifi, ssh, security)',
+    ],
   },
 ];
 
