@@ -1,13 +1,14 @@
 import { Option, type Command } from '@commander-js/extra-typings';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { writeFileAtomic } from '../cluster/atomic-write.ts';
 import { generateSecrets, resolveSecretsPath, SECRETS_FILE_NAME, writeSecretsFile } from '../cluster/secrets.ts';
 import { renderInitClusterYaml } from '../cluster/template.ts';
+import { formatDiagnostic } from '../cluster/diagnostics.ts';
+import { YamlFile } from '../cluster/yamlfile.ts';
 import { UserError } from '../errors.ts';
 import { tlsNamesFromClusterData } from '../security/pki.ts';
-import { parseDocument } from 'yaml';
 
 export function register(program: Command): void {
   program
@@ -38,9 +39,7 @@ export async function init(dir: string, opts: { force: boolean; clients: number;
   let secretsPath = join(dir, SECRETS_FILE_NAME);
   if (opts.secretsOnly) {
     if (!existsSync(clusterPath)) throw new UserError(`--secrets-only: ${clusterPath} does not exist`);
-    const data: unknown = parseDocument(await readFile(clusterPath, 'utf8')).toJS();
-    const key = data && typeof data === 'object' ? (data as Record<string, unknown>).secrets_file : undefined;
-    secretsPath = resolveSecretsPath(clusterPath, key);
+    secretsPath = resolveSecretsPath(clusterPath, (await clusterData(clusterPath)).secrets_file);
   }
   const targets = opts.secretsOnly ? [secretsPath] : [clusterPath, secretsPath];
   // Check every target before writing anything: never half an init.
@@ -48,6 +47,7 @@ export async function init(dir: string, opts: { force: boolean; clients: number;
   if (existing.length && !opts.force) {
     throw new UserError(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}; nothing written (use --force to replace)`);
   }
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UserError(`${dir} is a file, not a directory`);
   await mkdir(dir, { recursive: true });
   const wrote: string[] = [];
   if (!opts.secretsOnly) {
@@ -55,7 +55,7 @@ export async function init(dir: string, opts: { force: boolean; clients: number;
     wrote.push(`wrote ${clusterPath}  (the cluster: edit the MACs and addresses)`);
   }
   // The certificates name the servers' addresses: read them from the cluster file just written.
-  const tlsNames = tlsNamesFromClusterData(parseDocument(await readFile(clusterPath, 'utf8')).toJS());
+  const tlsNames = tlsNamesFromClusterData(await clusterData(clusterPath));
   await writeSecretsFile(secretsPath, generateSecrets(tlsNames), { force: opts.force });
   wrote.push(`wrote ${secretsPath}  (gossip keys, ACL tokens, cluster CA and certificates; mode 0600, never commit it)`);
   const ignored = await ignoreSecrets(dir, secretsPath);
@@ -75,6 +75,13 @@ export async function init(dir: string, opts: { force: boolean; clients: number;
     `${wrote.join('\n')}\n\nnext steps:\n${steps.map((st, i) => `  ${i + 1}. ${st}\n`).join('')}` +
       (opts.secretsOnly ? '' : 'or try the demo cluster on this machine first: piinit up\n'),
   );
+}
+
+/** The cluster file's data, or a UserError with its syntax errors. */
+async function clusterData(clusterPath: string): Promise<Record<string, unknown>> {
+  const f = new YamlFile(clusterPath, await readFile(clusterPath, 'utf8'));
+  if (!f.ok) throw new UserError(`fix ${clusterPath} first:\n${f.syntax.map(formatDiagnostic).join('\n')}`);
+  return f.data !== null && typeof f.data === 'object' ? (f.data as Record<string, unknown>) : {};
 }
 
 /** Adds the secrets file to DIR/.gitignore unless a line already names it. */

@@ -2,7 +2,7 @@
 // In the file the keys are snake_case; in `Secrets` (types.ts) they are camelCase. To add a
 // secret: add it to `Secrets`, to secretsFileSchema (schema.ts), and to generateSecrets.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { UserError } from '../errors.ts';
@@ -79,6 +79,8 @@ export function renderSecretsYaml(s: Secrets): string {
 /** Writes the secrets file atomically with mode 0600 (regardless of umask). Without force an
  *  existing file is never replaced (UserError). */
 export async function writeSecretsFile(path: string, secrets: Secrets, opts: { force?: boolean } = {}): Promise<void> {
+  // secrets_file: may name a directory of its own; only its owner may look into a new one.
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   try {
     await writeFileAtomic(path, renderSecretsYaml(secrets), { mode: 0o600, overwrite: opts.force === true });
   } catch (e) {

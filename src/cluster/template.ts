@@ -19,8 +19,9 @@ export const INIT_VERSIONS = {
 export function renderInitClusterYaml(opts: InitOptions): string {
   const name = opts.name ?? 'homelab';
   const hex = (n: number) => n.toString(16).padStart(2, '0');
+  const mac = (i: number) => `dc:a6:32:00:${hex(i >> 8)}:${hex(i & 0xff)}`; // up to 999 clients: two bytes
   const node = (n: string, role: string, board: string, i: number, address: string) =>
-    `  - name: ${n}\n    role: ${role}\n    board: ${board}\n    mac: "dc:a6:32:00:00:${hex(i)}"   # REPLACE with this board's MAC\n    address: ${address}\n`;
+    `  - name: ${n}\n    role: ${role}\n    board: ${board}\n    mac: "${mac(i)}"   # REPLACE with this board's MAC\n    address: ${address}\n`;
   let nodes = '';
   for (let i = 1; i <= 3; i++) nodes += node(`core${i}`, 'server', 'pi4', 0x10 + i, `192.168.1.${10 + i}`);
   nodes += node('monitor', 'monitor', 'pi4', 0x20, '192.168.1.20');

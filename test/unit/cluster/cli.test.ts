@@ -155,3 +155,33 @@ test('init --secrets-only creates only the missing secrets file', async () => {
   assert.equal(piinit(['validate', join(dir, 'cluster.yaml')]).status, 0);
   assert.equal(piinit(['init', dir, '--secrets-only']).status, 1);
 });
+
+test('init --secrets-only: a secrets_file in a folder not made yet gets the folder (owner-only)', async () => {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'cluster.yaml'), `secrets_file: private/s.yaml\n${VALID}`);
+  const r = piinit(['init', dir, '--secrets-only']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal((await stat(join(dir, 'private'))).mode & 0o777, 0o700);
+  assert.equal((await stat(join(dir, 'private', 's.yaml'))).mode & 0o777, 0o600);
+  assert.equal(piinit(['validate', join(dir, 'cluster.yaml')]).status, 0);
+});
+
+test('init: a cluster file that does not parse, or a DIR that is a file, is a plain error', async () => {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'cluster.yaml'), editLine(3, 'domain: *dom'));
+  const r = piinit(['init', dir, '--secrets-only']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /fix .*cluster\.yaml first:\n.*cluster\.yaml:3:9: error: Unresolved alias/);
+  const file = join(dir, 'cluster.yaml');
+  const f = piinit(['init', file]);
+  assert.equal(f.status, 1);
+  assert.match(f.stderr, /cluster\.yaml is a file, not a directory/);
+});
+
+test('init --clients 999 writes a file its own validate accepts (distinct MACs)', async () => {
+  const dir = await tempDir();
+  assert.equal(piinit(['init', dir, '--clients', '999']).status, 0);
+  const r = piinit(['validate', join(dir, 'cluster.yaml')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /999 clients/);
+});
