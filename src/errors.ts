@@ -29,7 +29,7 @@ const ENVIRONMENT_ERRORS: Record<string, string> = {
 export function environmentError(err: unknown): UserError | null {
   if (!(err instanceof Error)) return null;
   const { code, path, syscall } = err as NodeJS.ErrnoException;
-  const reason = code ? ENVIRONMENT_ERRORS[code] : undefined;
+  const reason = code === 'EEXIST' && syscall === 'mkdir' ? 'a file is there, not a directory' : code ? ENVIRONMENT_ERRORS[code] : undefined;
   if (!reason) return null;
   return new UserError(`${path ? `${path}: ` : ''}${reason} (${code}${syscall ? ` in ${syscall}` : ''})`);
 }

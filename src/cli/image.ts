@@ -1,3 +1,5 @@
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
 import { BOARDS, ROLES } from '../cluster/boards.ts';
@@ -99,6 +101,9 @@ export function register(program: Command): void {
       const sources = await archiveSources(opts.mirror, opts.securityMirror);
       const cacheDir = join(resolve(opts.cache ?? defaultCacheDir()), 'images');
       const outDir = resolve(opts.out);
+      // Before the base build, which can take long: an --out that cannot be written fails now.
+      await mkdir(outDir, { recursive: true });
+      await access(outDir, constants.W_OK);
       const ssh = cluster.ssh.authorizedKeys.some((k) => k.trim());
       const tty = process.stdout.isTTY && !opts.json;
       const results: (ImageResult & { nodes: string[] })[] = [];

@@ -2,6 +2,7 @@
 // bug: the CLI names the path and the reason, without a stack trace.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,23 @@ test('piinit fetch --cache naming a file: the path and "not a directory", exit 1
     const r = spawnSync(process.execPath, ['bin/piinit.js', 'fetch', join(dir, 'cluster.yaml'), '--offline', '--cache', file], { encoding: 'utf8' });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, new RegExp(`^piinit: ${file}/tmp: a part of the path is a file, not a directory \\(ENOTDIR in mkdir\\)\\n$`));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('piinit image --out naming a file: said at once (before any base build), exit 1, no stack', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-outfile-'));
+  try {
+    const file = join(dir, 'out');
+    await writeFile(file, '');
+    await copyFile('examples/demo/cluster.yaml', join(dir, 'cluster.yaml'));
+    execFileSync(process.execPath, ['bin/piinit.js', 'init', dir, '--secrets-only']);
+    const cache = join(dir, 'cache');
+    const r = spawnSync(process.execPath, ['bin/piinit.js', 'image', join(dir, 'cluster.yaml'), '--out', file, '--cache', cache], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^piinit: ${file}: a file is there, not a directory \\(EEXIST in mkdir\\)\\n$`));
+    assert.equal(existsSync(cache), false, 'no build was started');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
