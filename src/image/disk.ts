@@ -115,7 +115,9 @@ export interface AssembleInput {
 export async function assembleDisk(input: AssembleInput): Promise<DiskLayout> {
   const { image, dirs, seed } = input;
   const layout = planDisk(await treeBytes(dirs.root), await treeBytes(dirs.boot), await treeBytes(dirs.data));
-  const env = { E2FSPROGS_FAKE_TIME: String(input.sourceDateEpoch), SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), MTOOLS_SKIP_CHECK: '1' };
+  // TZ: FAT keeps local time, which mcopy takes from the host's zone; in UTC the same tree
+  // gives the same bytes on every build host.
+  const env = { E2FSPROGS_FAKE_TIME: String(input.sourceDateEpoch), SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), MTOOLS_SKIP_CHECK: '1', TZ: 'UTC' };
   await rm(image, { force: true });
   await writeFile(image, '', { mode: 0o600 }); // the image holds the cluster's secrets: owner-only
   await truncate(image, layout.totalMiB * MiB); // sparse: unwritten ranges stay holes for the block map

@@ -160,3 +160,19 @@ test('the boot partition has the same bytes whatever order its files were made i
     await execa('umount', [trees]);
   }
 });
+
+test('the boot partition has the same bytes whatever time zone the build host is in', async (t) => {
+  const zone = process.env.TZ;
+  t.after(() => {
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
+  });
+  const images: string[] = [];
+  for (const tz of ['UTC', 'Asia/Tokyo']) {
+    process.env.TZ = tz; // what the tools run with, unless piinit sets it
+    const image = join(work, `tz-${tz.replace('/', '-')}.img`);
+    await assembleDisk({ image, dirs, bootType: '0c', seed: 'tz', sourceDateEpoch: EPOCH });
+    images.push(await sha256File(image));
+  }
+  assert.equal(images[0], images[1]);
+});
