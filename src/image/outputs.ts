@@ -59,11 +59,6 @@ export function sha256File(path: string): Promise<string> {
   });
 }
 
-async function atomicWrite(path: string, content: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, content);
-  await rename(tmp, path);
-}
 
 export interface OutputFiles {
   raw: string;
@@ -103,17 +98,23 @@ export async function writeOutputs(
   const xzPath = `${raw}.xz`;
   // The image's secrets (gossip key, TLS keys, tokens) are in the copy too: owner-only.
   const xz = opts.xz ? await writeChunkedXz(partial, xzPath, { indexDir: opts.cacheDir && join(opts.cacheDir, 'xz-index'), mode: 0o600 }) : null;
+  const small: [path: string, content: string][] = [];
   try {
     const sha256 = await hashing;
     const sizes: Sizes = { rawBytes: map.imageSize, usedBytes: map.mappedBlocksCount * map.blockSize, xzBytes: xz?.xzBytes ?? null };
     const bmap = `${raw}.bmap`;
     const manifestPath = `${raw.replace(/\.img$/, '')}.manifest.json`;
+    small.push(
+      [bmap, renderBmapXml(map)],
+      [`${raw}.sha256`, `${sha256}  ${basename(raw)}\n`],
+      [manifestPath, `${JSON.stringify({ ...manifest, image: basename(raw), sha256, sizes }, null, 2)}\n`],
+    );
+    // Every file written before any is put in place: a full disk here leaves the old set.
+    for (const [path, content] of small) await writeFile(`${path}.tmp`, content);
     if (xz) await xz.commit();
     else await rm(xzPath, { force: true }); // an earlier build's copy: not of this image
     await rename(partial, raw);
-    await atomicWrite(bmap, renderBmapXml(map));
-    await atomicWrite(`${raw}.sha256`, `${sha256}  ${basename(raw)}\n`);
-    await atomicWrite(manifestPath, `${JSON.stringify({ ...manifest, image: basename(raw), sha256, sizes }, null, 2)}\n`);
+    for (const [path] of small) await rename(`${path}.tmp`, path);
     return {
       files: { raw, xz: xz ? xzPath : null, bmap, sha256: `${raw}.sha256`, manifest: manifestPath },
       sizes,
@@ -122,5 +123,6 @@ export async function writeOutputs(
     };
   } finally {
     await xz?.discard();
+    await Promise.all(small.map(([path]) => rm(`${path}.tmp`, { force: true })));
   }
 }

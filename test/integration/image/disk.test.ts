@@ -98,6 +98,18 @@ test('the same inputs give a byte-identical image; outputs carry a block map, ch
   await execa('sha256sum', ['-c', out.files.sha256], { cwd: work });
   await execa('xz', ['-t', out.files.xz!]);
   assert.deepEqual((await readdir(work)).filter((f) => f.startsWith('final.img') && /tmp|partial/.test(f)), [], 'nothing half-made left');
+  // Nor one that fails writing its small files (a full disk; here a directory in the way):
+  // the new image and copy are not put beside the old checksum and block map.
+  const other = join(work, 'other.img');
+  await assembleDisk({ image: other, dirs, bootType: '0c', seed: 'other', sourceDateEpoch: EPOCH });
+  await mkdir(`${img}.sha256.tmp`);
+  await assert.rejects(writeOutputs(other, img, { name: 'one', packages: [] }, { xz: true }), /EISDIR/);
+  await rm(`${img}.sha256.tmp`, { recursive: true });
+  assert.equal(await readFile(out.files.sha256, 'utf8'), before);
+  await execa('sha256sum', ['-c', out.files.sha256], { cwd: work });
+  assert.equal(await readFile(out.files.manifest, 'utf8').then((m) => (JSON.parse(m) as { sha256: string }).sha256), out.sha256);
+  assert.equal((await execa('sh', ['-c', 'xz -dc "$0" | sha256sum', out.files.xz!])).stdout.split(' ')[0], out.sha256, 'the old copy');
+  assert.deepEqual((await readdir(work)).filter((f) => f.startsWith('final.img') && /tmp|partial/.test(f)), [], 'nothing half-made left');
 
   // Without --no-xz's copy, the last build's .xz (of another image) does not stay beside it.
   const noXz = await writeOutputs(b, img, { name: 'one', packages: [] }, { xz: false });
