@@ -207,6 +207,51 @@ export const MMDEBSTRAP_ENV = { INITRD: 'No' } as const;
  *  its conversion script takes 15 s under emulation. */
 export const MMDEBSTRAP_HOOK_DIRS = ['/usr/share/mmdebstrap/hooks/merged-usr'];
 
+/** A word for mmdebstrap's hooks: sh -c runs them, and its special hooks (sync-in) split
+ *  their arguments like a shell. A cache path with a space stays one word. Pure. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:=+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Where one build's hook scripts, package cache and output are (native: the hook for a
+ *  foreign arch's build, or null). */
+export interface MmdebstrapPaths {
+  debCache: string;
+  ess: string;
+  cust: string;
+  native: string | null;
+  out: string;
+}
+
+/** mmdebstrap's command line for spec. Pure. */
+export function mmdebstrapArgs(spec: BaseSpec, p: MmdebstrapPaths): string[] {
+  const components = [...new Set(spec.sources.flatMap((l) => l.split(/\s+/).slice(3)))];
+  const q = shellWord;
+  return [
+    '--mode=root',
+    '--variant=apt',
+    `--arch=${spec.arch}`,
+    `--components=${components.join(',')}`,
+    `--include=${spec.packages.join(',')}`,
+    '--skip=download/empty',
+    '--skip=essential/unlink',
+    ...MMDEBSTRAP_HOOK_DIRS.map((d) => `--hook-dir=${d}`),
+    '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
+    `--setup-hook=sync-in ${q(p.debCache)} /var/cache/apt/archives/`,
+    ...(p.native ? [`--extract-hook=${q(p.native)} "$1"`] : []),
+    `--essential-hook=${q(p.ess)} "$1"`,
+    `--customize-hook=sync-out /var/cache/apt/archives ${q(p.debCache)}`,
+    `--customize-hook=${q(p.cust)} "$1"`,
+    spec.suite,
+    p.out,
+    ...spec.sources,
+  ];
+}
+
+/** The arguments as the cache key sees them: this build's paths left out, the foreign-arch
+ *  hook in (the same base whatever the build host's arch). */
+const KEY_PATHS: MmdebstrapPaths = { debCache: 'DEBS', ess: 'ESS', cust: 'CUST', native: 'NATIVE', out: 'OUT' };
+
 export function baseKey(spec: BaseSpec): string {
   const h = createHash('sha256');
   h.update(
@@ -218,6 +263,7 @@ export function baseKey(spec: BaseSpec): string {
       native: nativeDebHook(),
       env: MMDEBSTRAP_ENV,
       hookDirs: MMDEBSTRAP_HOOK_DIRS,
+      args: mmdebstrapArgs(spec, KEY_PATHS),
     }),
   );
   return h.digest('hex').slice(0, 16);
@@ -304,29 +350,10 @@ export async function ensureBase(
     const foreign = spec.arch !== (await run('dpkg', ['--print-architecture'])).trim();
     const native = join(work, 'native-deb-hook.sh');
     if (foreign) await writeFile(native, nativeDebHook(), { mode: 0o755 });
-    const components = [...new Set(spec.sources.flatMap((l) => l.split(/\s+/).slice(3)))];
     const partial = join(work, 'base.tar');
     const mmdebstrap = () => run(
       'mmdebstrap',
-      [
-        '--mode=root',
-        '--variant=apt',
-        `--arch=${spec.arch}`,
-        `--components=${components.join(',')}`,
-        `--include=${spec.packages.join(',')}`,
-        '--skip=download/empty',
-        '--skip=essential/unlink',
-        ...MMDEBSTRAP_HOOK_DIRS.map((d) => `--hook-dir=${d}`),
-        '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
-        `--setup-hook=sync-in ${debCache} /var/cache/apt/archives/`,
-        ...(foreign ? [`--extract-hook=${native} "$1"`] : []),
-        `--essential-hook=${ess} "$1"`,
-        `--customize-hook=sync-out /var/cache/apt/archives ${debCache}`,
-        `--customize-hook=${cust} "$1"`,
-        spec.suite,
-        partial,
-        ...spec.sources,
-      ],
+      mmdebstrapArgs(spec, { debCache, ess, cust, native: foreign ? native : null, out: partial }),
       {
         env: {
           ...MMDEBSTRAP_ENV,
