@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Role } from '../cluster/boards.ts';
 import { baseSpec, ensureBase, type RefreshBase } from '../image/base.ts';
-import { DEFAULT_SOURCE_DATE_EPOCH, defaultSources } from '../image/build.ts';
+import { defaultSources, imageEpoch } from '../image/build.ts';
 import { extractBase } from '../image/baseroot.ts';
 import { devNodeExcludes } from '../image/devnodes.ts';
 import { inUserNamespace } from '../image/rootless.ts';
@@ -103,7 +103,7 @@ async function sha256Hex(path: string): Promise<string> {
 }
 
 export async function buildContainerImage(req: ContainerImageRequest, opts: ContainerBuildOptions): Promise<ContainerImageResult> {
-  const epoch = opts.sourceDateEpoch ?? (Number(process.env.SOURCE_DATE_EPOCH) || DEFAULT_SOURCE_DATE_EPOCH);
+  const epoch = opts.sourceDateEpoch ?? imageEpoch();
   const sources = opts.sources ?? (await defaultSources());
   const name = `${req.cluster}-${req.role}.oci`;
   const step = stepRunner(name, opts);

@@ -12,6 +12,7 @@ import { hostMirrors, resolveMirrors, sourcesLines, type Mirrors } from './mirro
 import { installedPackages, writeOutputs, type OutputFiles, type PackageEntry, type Sizes, type XzChunkStats } from './outputs.ts';
 import { prepareBuildRoot } from './baseroot.ts';
 import { newWorkDir } from './orphans.ts';
+import { UserError } from '../errors.ts';
 import { IMAGE_TARGETS, imageKindOf, imageName, type ImageKind } from './targets.ts';
 import { treeListing } from './treehash.ts';
 import { createHash } from 'node:crypto';
@@ -82,8 +83,22 @@ export async function defaultSources(): Promise<string[]> {
   return imageSources(resolveMirrors(await hostMirrors()));
 }
 
+/** The boot partition's FAT cannot hold a time before 1980. */
+const FAT_FIRST_EPOCH = 315532800;
+
+/** The images' time: SOURCE_DATE_EPOCH when set, else a fixed date (images do not depend on
+ *  when they were built). UserError for a value that is not whole seconds from 1980 on. Pure. */
+export function imageEpoch(env: NodeJS.ProcessEnv = process.env): number {
+  const s = env.SOURCE_DATE_EPOCH;
+  if (s === undefined || s === '') return DEFAULT_SOURCE_DATE_EPOCH;
+  if (!/^\d+$/.test(s) || Number(s) < FAT_FIRST_EPOCH) {
+    throw new UserError(`SOURCE_DATE_EPOCH must be whole seconds from ${FAT_FIRST_EPOCH} (1980-01-01, the first time a FAT boot partition can hold) on, got "${s}"`);
+  }
+  return Number(s);
+}
+
 export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise<ImageResult> {
-  const epoch = opts.sourceDateEpoch ?? (Number(process.env.SOURCE_DATE_EPOCH) || DEFAULT_SOURCE_DATE_EPOCH);
+  const epoch = opts.sourceDateEpoch ?? imageEpoch();
   const kind = imageKindOf(req.board);
   const target = IMAGE_TARGETS[kind];
   const name = imageName(req.cluster, kind, req.role);

@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { BOARD_INFO, BOARDS } from '../../../src/cluster/boards.ts';
-import { baseKey, baseSpec, essentialHook, refreshOnce } from '../../../src/image/base.ts';
+import { baseKey, baseSpec, essentialHook, mmdebstrapArgs, refreshOnce, shellWord } from '../../../src/image/base.ts';
+import { DEFAULT_SOURCE_DATE_EPOCH, imageEpoch } from '../../../src/image/build.ts';
 import { derivedUuid, planDisk, sfdiskScript } from '../../../src/image/disk.ts';
+import { UserError } from '../../../src/errors.ts';
 import { pickMirrors, resolveMirrors, sourcesLines } from '../../../src/image/mirror.ts';
 import { parsePackageList } from '../../../src/image/outputs.ts';
 import { fstab, kernelCmdline, optionalPackages, PERSISTENT_PATHS, sshHostKeyTree, systemTree } from '../../../src/image/system.ts';
@@ -29,6 +35,31 @@ test('base cache key changes with each input and not otherwise', () => {
   assert.notEqual(baseKey(a), baseKey(baseSpec('rpi-arm64', SOURCES, [], 1704067201)));
   // Package order does not matter.
   assert.deepEqual(baseSpec('amd64', SOURCES, ['b', 'a'], 1).packages, baseSpec('amd64', SOURCES, ['a', 'b'], 1).packages);
+});
+
+test("mmdebstrap's hooks keep a cache path with spaces or quotes one word: its shellwords and sh agree", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "piinit cache 'x' "));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const script = join(dir, 'hook.sh');
+  await writeFile(script, '#!/bin/sh\necho "ran with $1"\n', { mode: 0o755 });
+  const args = mmdebstrapArgs(baseSpec('amd64', SOURCES, [], 1), { debCache: dir, ess: script, cust: script, native: null, out: join(dir, 'base.tar') });
+  // sync-in's arguments: split by Text::ParseWords::shellwords, as mmdebstrap does.
+  const syncIn = args.find((a) => a.startsWith('--setup-hook=sync-in '))!.slice('--setup-hook='.length);
+  const words = execFileSync('perl', ['-MText::ParseWords', '-e', 'print join("\\0", shellwords($ARGV[0]))', syncIn], { encoding: 'utf8' });
+  assert.deepEqual(words.split('\0'), ['sync-in', dir, '/var/cache/apt/archives/']);
+  // A script hook: run by sh -c with the root as $1.
+  const ess = args.find((a) => a.startsWith('--essential-hook='))!.slice('--essential-hook='.length);
+  assert.equal(execFileSync('sh', ['-c', ess, 'sh', '/root dir'], { encoding: 'utf8' }), 'ran with /root dir\n');
+  assert.equal(shellWord('/plain/path'), '/plain/path');
+});
+
+test("SOURCE_DATE_EPOCH for images: unset gives the fixed default; not whole seconds, or before FAT's 1980, is refused", () => {
+  assert.equal(imageEpoch({}), DEFAULT_SOURCE_DATE_EPOCH);
+  assert.equal(imageEpoch({ SOURCE_DATE_EPOCH: '' }), DEFAULT_SOURCE_DATE_EPOCH);
+  assert.equal(imageEpoch({ SOURCE_DATE_EPOCH: '1735689600' }), 1735689600);
+  for (const bad of ['0', '1.5', 'yesterday', '315532799']) {
+    assert.throws(() => imageEpoch({ SOURCE_DATE_EPOCH: bad }), (e: Error) => e instanceof UserError && e.message.includes(`got "${bad}"`), bad);
+  }
 });
 
 test('--refresh-base over several images: each base key is built again once, every refresher on its own', () => {
