@@ -69,7 +69,12 @@ test('ensureSecretsFile creates the file only when it is missing, honouring secr
   try {
     const cluster = join(dir, 'cluster.yaml');
     await writeFile(cluster, 'name: x\nsecrets_file: private/s.yaml\n');
-    await assert.rejects(ensureSecretsFile(cluster)); // the directory does not exist: a real error, not "exists"
+    // A folder not made yet is made, owner-only.
+    assert.deepEqual(await ensureSecretsFile(cluster), { path: join(dir, 'private/s.yaml'), created: true });
+    assert.equal((await stat(join(dir, 'private'))).mode & 0o777, 0o700);
+    await writeFile(cluster, 'name: x\nsecrets_file: afile/s.yaml\n');
+    await writeFile(join(dir, 'afile'), '');
+    await assert.rejects(ensureSecretsFile(cluster), /EEXIST: file already exists, mkdir/); // a file where its folder belongs: an error, not "created: false"
     const cluster2 = join(dir, 'c2.yaml');
     await writeFile(cluster2, 'name: x\nsecrets_file: "s2.yaml"  # beside it\n');
     const r1 = await ensureSecretsFile(cluster2);
