@@ -29,7 +29,7 @@ export class YamlFile {
         // One broken line often yields several parser errors; the first says it best.
         if (seenLines.has(line)) continue;
         seenLines.add(line);
-        this.syntax.push({ file, line, column: col, path: '', severity, message: yamlMessage(e.message) });
+        this.syntax.push({ file, line, column: col, path: '', severity, message: yamlMessage(e.message, text.slice(e.pos[0])) });
       }
     }
     let data: unknown;
@@ -147,7 +147,7 @@ export class YamlFile {
         if (path.length === 0 && value === null) {
           return `the file is empty: expected a mapping with ${requiredKeys(schema).map((k) => `${k}:`).join(', ')}`;
         }
-        const expected = issue.expected === 'object' ? 'a mapping (key: value lines)' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`;
+        const expected = EXPECTED[issue.expected] ?? `a ${issue.expected}`;
         let msg = `expected ${expected}, got ${kindOf(value, secret)}`;
         if (issue.expected === 'string' && typeof value === 'number') msg += ' (put it in quotes)';
         if (issue.expected === 'array' && typeof value === 'string') msg += ' (write it as a list: one "- item" per line)';
@@ -194,8 +194,22 @@ function firstAliasOffset(doc: Document.Parsed): number {
   return at;
 }
 
-/** The parser's messages sometimes end with a position we already print. */
-function yamlMessage(m: string): string {
+const EXPECTED: Record<string, string> = {
+  object: 'a mapping (key: value lines)',
+  array: 'a list',
+  int: 'a whole number',
+  number: 'a number',
+  boolean: 'true or false',
+};
+
+/** The parser's message in our words, without the position we print anyway; `at` is the
+ *  source from where it points. */
+function yamlMessage(m: string, at = ''): string {
+  if (m.startsWith('Map keys must be unique')) {
+    const key = /^["']?([^"':\n]+)/.exec(at)?.[1]?.trim();
+    return key ? `"${key}" appears twice in this mapping` : 'a key appears twice in this mapping';
+  }
+  if (m.startsWith('Source contains multiple documents')) return "more than one YAML document (a second '---'): piinit reads one";
   return m.replace(/ at line \d+, column \d+:?[\s\S]*$/, '').trim();
 }
 

@@ -76,7 +76,17 @@ const cases: { name: string; yaml: string; secretsText?: string; expect: string[
   {
     name: 'duplicate key',
     yaml: editLine(3, 'domain: consul\nname: x'),
-    expect: ['cluster.yaml:4:1: error: Map keys must be unique'],
+    expect: ['cluster.yaml:4:1: error: "name" appears twice in this mapping'],
+  },
+  {
+    name: 'a second document',
+    yaml: `${VALID}---\nname: other\n`,
+    expect: [`cluster.yaml:${VALID.split('\n').length}:1: error: more than one YAML document (a second '---'): piinit reads one`],
+  },
+  {
+    name: 'a fraction where a whole number belongs',
+    yaml: editLine(41, '  raft_multiplier: 2.5'),
+    expect: ['cluster.yaml:41:20: error: consul.raft_multiplier: expected a whole number, got the number 2.5'],
   },
   {
     name: 'unknown field with a suggestion',
