@@ -54,6 +54,13 @@ export function nomadAgentConfig(ctx: RenderContext): Record<string, Json> {
     },
   };
   if (ctx.node && ctx.target === 'local') cfg.name = ctx.node.name;
+  if (ctx.target === 'image') {
+    // bind_addr alone puts the HTTP API on the cluster address only, but the node's own
+    // tools call it on 127.0.0.1 (Consul's nomad check, the ACL bootstrap). All interfaces
+    // (Nomad's default), advertised on the cluster address as before.
+    cfg.addresses = { http: '0.0.0.0' };
+    cfg.advertise = { http: ctx.bindAddr };
+  }
   if (server) {
     cfg.server = {
       enabled: true,

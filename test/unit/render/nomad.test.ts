@@ -21,6 +21,11 @@ test('servers: server block with bootstrap_expect and retry_join, gossip key in 
   assert.equal(cfg.datacenter, 'home');
   assert.equal(cfg.data_dir, '/opt/nomad');
   assert.match(cfg.bind_addr, /GetAllInterfaces \| include "network" "192\.168\.50\.0\/24"/);
+  // The HTTP API answers on 127.0.0.1 too: Consul's check and the ACL bootstrap call it there.
+  assert.deepEqual(cfg.addresses, { http: '0.0.0.0' });
+  assert.deepEqual(cfg.advertise, { http: cfg.bind_addr });
+  const check = json(tree, '/etc/consul.d/service-nomad-metrics.json');
+  assert.equal(check.service.check.tcp, '127.0.0.1:4646');
   assert.deepEqual(cfg.telemetry, {
     collection_interval: '15s',
     disable_hostname: true,
@@ -69,6 +74,7 @@ test('local target: name, addresses and data dir per node; serviceCommands match
   const cfg = json(tree, `${root}/etc/nomad.d/nomad.json`);
   assert.equal(cfg.name, 'worker1');
   assert.equal(cfg.bind_addr, worker.address);
+  assert.equal(cfg.addresses, undefined, 'one address per node: they share the host');
   assert.equal(cfg.data_dir, `${root}/opt/nomad`);
   assert.equal(cfg.consul.address, `${worker.address}:8500`);
   const cmds = serviceCommands(c, worker, { target: 'local', root });
