@@ -62,7 +62,11 @@ export interface BinaryInput {
 
 /** Upstream version → Debian version of a binary package: "1.8.7" → "1.8.7-1". */
 export function binaryVersion(upstream: string): string {
-  const v = upstream.replace(/^v/, '').replace(/[^A-Za-z0-9.+~]/g, '+');
+  // A pre-release (1.7.0-beta.1) sorts before its release in Debian only with "~".
+  const v = upstream
+    .replace(/^v/, '')
+    .replace(/^([0-9][0-9.]*)-/, '$1~')
+    .replace(/[^A-Za-z0-9.+~]/g, '+');
   if (!/^[0-9]/.test(v)) throw new Error(`upstream version "${upstream}" does not start with a digit`);
   return `${v}-1`;
 }
@@ -293,6 +297,10 @@ export function definePackages(input: PackageSetInput): PackageSet {
     }
   }
 
+  // The daemon's configuration is written for the version in cluster.yaml (keys differ
+  // between versions): a config package needs exactly that binary package.
+  const binaryDepends = (c: ComponentName) => `${BINARY_PACKAGE[c]} (= ${binaryVersion(cluster.components[c].version)})`;
+
   // 2. DebPackages for the groups.
   const usersName = `${prefix}-users`;
   const hasUsers = groups.some((g) => g.name === usersName);
@@ -304,7 +312,7 @@ export function definePackages(input: PackageSetInput): PackageSet {
     const files = packageFiles(g.tree, g.name);
     const depends: string[] = [];
     const component = g.part === 'users' || g.part === 'base' ? null : g.part;
-    if (component) depends.push(BINARY_PACKAGE[component]);
+    if (component) depends.push(binaryDepends(component));
     depends.push(...inferDepends(files));
     // Packages of the same daemon with other variants ship the same paths.
     const conflicts = sorted
@@ -336,7 +344,7 @@ export function definePackages(input: PackageSetInput): PackageSet {
     addDocs(files, name, version, epoch, cluster);
     const binaries = [...new Set(own.map((g) => g.part))]
       .filter((p): p is ComponentName => p in BINARY_PACKAGE)
-      .map((c) => BINARY_PACKAGE[c]);
+      .map(binaryDepends);
     const otherRoles = [...input.roleTrees.keys()].filter((r) => r !== role).map((r) => `${prefix}-${r}`);
     config.push({
       ...configHeader(name, version),

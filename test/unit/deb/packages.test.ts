@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import type { Role } from '../../../src/cluster/boards.ts';
 import { treeDigest } from '../../../src/deb/build.ts';
@@ -86,7 +87,7 @@ test('users come first: config packages Pre-Depend on the users package, which c
   assert.ok([...users.files.keys()].includes('/usr/lib/sysusers.d/consul.conf'));
   assert.match(users.maintainerScripts?.postinst ?? '', /systemd-sysusers consul\.conf/);
   assert.deepEqual(byName.get('piinit-homelab-consul-server')!.preDepends, [`piinit-homelab-users (>= ${set.configVersion})`]);
-  assert.ok(byName.get('piinit-homelab-consul-server')!.depends!.includes('piinit-consul'));
+  assert.ok(byName.get('piinit-homelab-consul-server')!.depends!.includes(`piinit-consul (= ${binaryVersion(cluster.components.consul.version)})`));
   assert.ok(byName.get('piinit-homelab-consul-server')!.conflicts!.includes('piinit-homelab-consul-client'));
 });
 
@@ -101,9 +102,9 @@ test('WantedBy links become preset lines; the role package depends on the exact 
   assert.match(String(wifi.content), /^enable wpa_supplicant@\.service wlan0$/m);
   const server = byName.get('piinit-homelab-server')!;
   assert.ok(server.depends!.includes(`piinit-homelab-consul-server (= ${set.configVersion})`));
-  assert.ok(server.depends!.includes('piinit-consul'));
+  assert.ok(server.depends!.includes(`piinit-consul (= ${binaryVersion(cluster.components.consul.version)})`), 'the binary its config was written for');
   assert.ok(!server.depends!.some((d) => d.startsWith('piinit-prometheus')));
-  assert.ok(byName.get('piinit-homelab-monitor')!.depends!.includes('piinit-prometheus'));
+  assert.ok(byName.get('piinit-homelab-monitor')!.depends!.includes(`piinit-prometheus (= ${binaryVersion(cluster.components.prometheus.version)})`));
 });
 
 test('config versions grow with the cluster change time; the digest separates equal times', () => {
@@ -113,6 +114,12 @@ test('config versions grow with the cluster change time; the digest separates eq
   assert.equal(binaryVersion('1.8.7'), '1.8.7-1');
   assert.equal(binaryVersion('v2.24.1'), '2.24.1-1');
   assert.equal(binaryVersion('1.16.0+ent'), '1.16.0+ent-1');
+  // A pre-release sorts before its release, as dpkg compares them.
+  assert.equal(binaryVersion('1.7.0-beta.1'), '1.7.0~beta.1-1');
+  for (const [older, newer] of [['1.7.0-beta.1', '1.7.0'], ['1.7.0-rc1', '1.7.0'], ['1.7.0', '1.7.1-beta.1']]) {
+    const r = spawnSync('dpkg', ['--compare-versions', binaryVersion(older!), 'lt', binaryVersion(newer!)]);
+    assert.equal(r.status, 0, `${older} < ${newer}`);
+  }
   const other = new Map(trees);
   other.set('client', new Map([...trees.get('client')!, ['/etc/extra', { content: 'x', mode: 0o644, owner: 'root', group: 'root' }]]));
   assert.notEqual(treeDigest(cluster.name, other), treeDigest(cluster.name, trees));
