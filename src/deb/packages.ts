@@ -14,6 +14,7 @@ import type { DebianArch, Role } from '../cluster/boards.ts';
 import type { Cluster, ComponentName } from '../cluster/types.ts';
 import { type FileTree, isSymlink } from '../render/filetree.ts';
 import type { DebEntry, DebPackage } from './model.ts';
+import { conffilesOf } from './control.ts';
 import { inferDepends } from './depends.ts';
 import { type Part, partOf } from './split.ts';
 
@@ -393,27 +394,30 @@ function addDocs(files: Map<string, DebEntry>, name: string, version: string, ep
  * docs/packages.md) and the data directories. Both are what debhelper's
  * dh_installsysusers / dh_installtmpfiles generate.
  */
+/** Removes this package's conffiles that its new version no longer ships: dpkg keeps them
+ *  ("obsolete"), and the daemons would go on reading them (an acl.json after ACLs were
+ *  turned off, the key file of a revoked SSH key). */
+const REMOVE_OBSOLETE_CONFFILES =
+  'if [ "$1" = configure ]; then\n' +
+  "\tdpkg-query -W -f='${Conffiles}\\n' \"$DPKG_MAINTSCRIPT_PACKAGE\" | while read -r f _sum flag; do\n" +
+  '\t\t# unless another package ships it now\n' +
+  '\t\towners=$(dpkg-query -S "$f" 2>/dev/null | sed \'s/: .*//\')\n' +
+  '\t\tif [ "$flag" = obsolete ] && [ "$owners" = "$DPKG_MAINTSCRIPT_PACKAGE" ]; then rm -f "$f"; fi\n' +
+  '\tdone\n' +
+  'fi\n';
+
 function scriptsFor(part: Part, files: Map<string, DebEntry>): Pick<DebPackage, 'maintainerScripts'> | Record<string, never> {
   const confs = (dir: string) =>
     [...files.keys()].filter((p) => p.startsWith(dir) && p.endsWith('.conf')).map((p) => p.slice(dir.length));
-  if (part === 'users') {
-    const c = confs('/usr/lib/sysusers.d/');
-    if (!c.length) return {};
-    return {
-      maintainerScripts: {
-        postinst:
-          '#!/bin/sh\nset -e\nif [ "$1" = configure ] && command -v systemd-sysusers >/dev/null; then\n' +
-          `\tsystemd-sysusers ${c.join(' ')}\nfi\n`,
-      },
-    };
+  const steps: string[] = [];
+  const sysusers = part === 'users' ? confs('/usr/lib/sysusers.d/') : [];
+  if (sysusers.length) {
+    steps.push(`if [ "$1" = configure ] && command -v systemd-sysusers >/dev/null; then\n\tsystemd-sysusers ${sysusers.join(' ')}\nfi\n`);
   }
-  const t = confs('/usr/lib/tmpfiles.d/');
-  if (!t.length) return {};
-  return {
-    maintainerScripts: {
-      postinst:
-        '#!/bin/sh\nset -e\nif [ "$1" = configure ] && command -v systemd-tmpfiles >/dev/null; then\n' +
-        `\tsystemd-tmpfiles --create ${t.join(' ')} || true\nfi\n`,
-    },
-  };
+  const tmpfiles = part === 'users' ? [] : confs('/usr/lib/tmpfiles.d/');
+  if (tmpfiles.length) {
+    steps.push(`if [ "$1" = configure ] && command -v systemd-tmpfiles >/dev/null; then\n\tsystemd-tmpfiles --create ${tmpfiles.join(' ')} || true\nfi\n`);
+  }
+  if (conffilesOf({ files } as DebPackage).length) steps.push(REMOVE_OBSOLETE_CONFFILES);
+  return steps.length ? { maintainerScripts: { postinst: `#!/bin/sh\nset -e\n${steps.join('')}` } } : {};
 }

@@ -3,6 +3,7 @@
 // users exist, the secrets belong to them, systemd-analyze verify passes for the units,
 // the presets enable the services and Consul accepts its configuration.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { lstat, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,4 +102,29 @@ test('dpkg -i the monitor role: Prometheus config passes promtool', async (t) =>
   assert.ok((await readFile(yml, 'utf8')).length > 0);
   const check = await run('/usr/local/bin/promtool', ['check', 'config', yml]);
   assert.equal(check.status, 0, check.out);
+});
+
+test('an upgrade that no longer ships a file removes it: a Wi-Fi key dropped from the cluster is gone', async (t) => {
+  assert.ok(built, 'the build test ran first');
+  const root = await debianRoot(t, { arch: 'amd64', include: ROOT_INCLUDE });
+  await installInto(root, roleDebs(built, 'server', 'amd64'));
+  const wifi = (await run('dpkg-deb', ['--contents', built.packages.find((p) => p.name === 'piinit-homelab-base')!.path])).stdout
+    .split('\n')
+    .map((l) => /\.(\/etc\/wpa_supplicant\/\S+)$/.exec(l)?.[1])
+    .find((p) => p !== undefined);
+  assert.ok(wifi, 'the first build ships a Wi-Fi file');
+  assert.ok(existsSync(join(root, wifi)));
+
+  // The same cluster without Wi-Fi, built later: a higher version, one file fewer.
+  const without = structuredClone(cluster);
+  without.wifi = null;
+  const later = await buildHostAmd64Debs(without, { releases: join(dir, 'cache'), out: join(dir, 'out-later') }, 1764000100);
+  await installInto(root, roleDebs(later, 'server', 'amd64'));
+  assert.equal(existsSync(join(root, wifi)), false, `${wifi} was left behind`);
+  assert.ok(existsSync(join(root, 'etc/consul.d/encrypt.json')), 'what is still shipped stays');
+  // dpkg still lists the dropped files (as obsolete conffiles, now missing) until the next
+  // upgrade forgets them; nothing else differs from its record.
+  const verify = (await inRoot(root, ['dpkg', '--verify'])).out.trim().split('\n').filter(Boolean);
+  assert.ok(verify.includes(`missing   c ${wifi}`), verify.join('\n'));
+  assert.deepEqual(verify.filter((l) => !/^missing {3}c \/etc\/(wpa_supplicant|systemd\/network)\/\S*wlan0\S*$/.test(l)), []);
 });
