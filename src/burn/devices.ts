@@ -2,6 +2,7 @@
 // the pure decisions in safety.ts, resolves what the user typed to a target, flushes caches.
 import { execFile } from 'node:child_process';
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { UserError } from '../errors.ts';
 import {
@@ -52,6 +53,8 @@ export interface ResolvedTarget {
 export interface ResolveOptions extends TargetOptions {
   /** Accept a regular file (or a path that does not exist yet) as the target. */
   allowFile?: boolean;
+  /** The files the burn reads (the image, its block map): never a target. */
+  sources?: string[];
 }
 
 /** Resolves and judges every target; the same device given twice is refused. */
@@ -63,6 +66,7 @@ export async function resolveTargets(
   const snap = snapshot ?? (await takeSnapshot());
   const out: ResolvedTarget[] = [];
   const seen = new Map<string, string>();
+  const sources = await Promise.all((opts.sources ?? []).map((p) => stat(p, { bigint: true }).then((s) => `${s.dev}:${s.ino}`, () => null)));
   for (const g of given) {
     let path = g;
     let st;
@@ -74,10 +78,11 @@ export async function resolveTargets(
     }
     let t: ResolvedTarget;
     if (st?.isBlockDevice()) {
-      t = { given: g, path, kind: 'block', verdict: assessTarget(path, snap, opts), identity: await deviceIdentity(st.rdev) };
+      const identity = await deviceIdentity(st.rdev);
+      t = { given: g, path, kind: 'block', verdict: assessTarget(path, snap, opts, identity.rdev), identity };
     } else if (st === null || st.isFile()) {
       const reasons = opts.allowFile
-        ? []
+        ? fileTargetProblems(resolve(path), st === null ? null : `${st.dev}:${st.ino}`, sources)
         : [st === null ? 'does not exist' : 'is a regular file, not a block device (use --allow-file to write an image file)'];
       t = { given: g, path, kind: 'file', verdict: { path, ok: reasons.length === 0, reasons } };
     } else {
@@ -91,6 +96,16 @@ export async function resolveTargets(
     out.push(t);
   }
   return out;
+}
+
+/** Why a file target (--allow-file) is refused: the image itself, or a name in /dev that
+ *  does not exist (a card not inserted yet, a typo: the file would shadow the device). Pure. */
+export function fileTargetProblems(path: string, inode: string | null, sources: (string | null)[]): string[] {
+  if (inode !== null && sources.includes(inode)) return ['is the image (or block map) being burned'];
+  if (inode === null && (path === '/dev' || path.startsWith('/dev/'))) {
+    return ['does not exist: in /dev that is a card not inserted yet or a typo, not a file to create'];
+  }
+  return [];
 }
 
 /** major:minor of a device number (glibc's gnu_dev_major/minor) and what sysfs says of it. */

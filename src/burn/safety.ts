@@ -204,10 +204,15 @@ function inUseReasons(d: LsblkDevice, snap: SystemSnapshot): string[] {
 }
 
 /** Decides whether `path` (a resolved /dev path) may be written with an image. */
-export function assessTarget(path: string, snap: SystemSnapshot, opts: TargetOptions): Verdict {
+/** rdev: the major:minor the path has now; the snapshot's device of that name must have it
+ *  (a card pulled and another disk named alike between the two looks is refused). */
+export function assessTarget(path: string, snap: SystemSnapshot, opts: TargetOptions, rdev?: string): Verdict {
   const all = walk(snap.lsblk.blockdevices);
   const hit = all.find(({ dev }) => devPath(dev) === path || `/dev/${dev.kname ?? dev.name}` === path);
   if (!hit) return { path, ok: false, reasons: ['is not a block device known to lsblk'] };
+  if (rdev !== undefined && hit.dev['maj:min'] !== undefined && hit.dev['maj:min'] !== rdev) {
+    return { path, ok: false, reasons: [`changed while it was being checked (device ${hit.dev['maj:min']}, now ${rdev}): run the burn again`] };
+  }
   const { dev, parents } = hit;
   const device = describe(dev);
   const reasons: string[] = [];

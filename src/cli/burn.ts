@@ -4,7 +4,7 @@ import { burn, type CardReport } from '../burn/burn.ts';
 import { resolveTargets, type ResolvedTarget } from '../burn/devices.ts';
 import { progressDisplay } from '../burn/progress.ts';
 import { humanBytes } from '../burn/safety.ts';
-import { openSource } from '../burn/source.ts';
+import { findBmap, openSource } from '../burn/source.ts';
 import { UserError } from '../errors.ts';
 import { onInterrupt } from './interrupt.ts';
 
@@ -33,14 +33,17 @@ The first and last MiB of each card are zeroed first, the image's mapped ranges 
 with the first sector last, then the card is flushed and read back range by range.
 Ctrl-C stops cleanly and leaves the first sector zero, so a half-written card does not boot.
 
-Exit status: 0 when every card verified, 1 when any failed, 130 when interrupted.`,
+Exit status: 0 when every card verified, 1 when any failed, 2 when refused or not confirmed
+(nothing written), 130 when interrupted.`,
     )
     .action(async (image, devices, opts) => {
       const source = await openSource(image, { bmap: opts.bmap === false ? null : opts.bmap });
+      const bmap = opts.bmap === false ? null : (opts.bmap ?? (await findBmap(image)));
       const targets = await resolveTargets(devices, {
         imageSize: source.imageSize,
         allowLoop: opts.allowLoop === true,
         allowFile: opts.allowFile === true,
+        sources: [image, ...(bmap ? [bmap] : [])],
       });
       const refused = targets.filter((t) => !t.verdict.ok);
       if (refused.length) {
@@ -122,12 +125,19 @@ async function confirm(image: string, imageSize: number, targets: ResolvedTarget
   lines.push('Everything on these devices will be lost.');
   process.stderr.write(`${lines.join('\n')}\n`);
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  let answer: string;
   try {
-    const answer = await rl.question(`Type "yes" to write ${targets.length === 1 ? 'this card' : `these ${targets.length} cards`}: `);
-    if (answer.trim().toLowerCase() !== 'yes') throw new UserError('not confirmed: nothing was written', 1);
+    answer = await rl.question(`Type "yes" to write ${targets.length === 1 ? 'this card' : `these ${targets.length} cards`}: `);
+  } catch (err) {
+    // On a terminal readline reads Ctrl-C and Ctrl-D itself: they end the question, not piinit.
+    if ((err as NodeJS.ErrnoException).code !== 'ABORT_ERR') throw err;
+    process.stderr.write('\n');
+    const eof = /Ctrl\+D/.test((err as Error).message);
+    throw new UserError(`not confirmed (${eof ? 'Ctrl-D' : 'Ctrl-C'}): nothing was written`, eof ? 2 : 130);
   } finally {
     rl.close();
   }
+  if (answer.trim().toLowerCase() !== 'yes') throw new UserError('not confirmed: nothing was written', 2);
 }
 
 /**

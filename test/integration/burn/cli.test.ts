@@ -1,7 +1,7 @@
 // `piinit burn` and `piinit devices` as a user runs them, on loop devices made here.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { createBlockMap } from '../../../src/image/bmap.ts';
@@ -113,6 +113,17 @@ test('refused before a byte is written: too small, mounted, the system disk; a l
   assert.equal(r.status, 2);
   assert.match(r.stderr, /refusing to write without --yes: stdin is not a terminal/);
 
+  // --allow-file writes image files, but never over the image itself (a slip of the
+  // shell's completion) nor to a name in /dev that does not exist (a card not inserted yet).
+  const imgBefore = readFileSync(img);
+  const missing = '/dev/piinit-no-such-card';
+  r = piinit(['burn', img, img, missing, '--yes', '--allow-file']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, new RegExp(`${img}:\\n\\s+- is the image \\(or block map\\) being burned`));
+  assert.match(r.stderr, new RegExp(`${missing}:\\n\\s+- does not exist: in /dev that is a card not inserted yet or a typo`));
+  assert.ok(readFileSync(img).equals(imgBefore), 'the image is untouched');
+  assert.equal(existsSync(missing), false, 'no file was made in /dev');
+
   for (const c of [small, ok]) assert.equal(head(c.file)[0], 0xa5, `${c.dev} untouched`);
   assert.equal(head(fsFile, 2048).readUInt16LE(1024 + 56), 0xef53, 'the mounted ext4 is untouched');
 
@@ -157,7 +168,7 @@ test('on a terminal, piinit burn shows the card and writes only after "yes"', as
       timeout: 300_000,
     });
   let r = onTty('no');
-  assert.equal(r.status, 1, r.stdout);
+  assert.equal(r.status, 2, r.stdout);
   assert.match(r.stdout, new RegExp(`About to write ${img} \\(32\\.0 MiB\\) to:`));
   assert.match(r.stdout, new RegExp(`${c.dev}\\s+\\(unknown model\\)\\s+40\\.0 MiB`));
   assert.match(r.stdout, /Type "yes" to write this card/);
@@ -206,4 +217,27 @@ test('a card swapped for another disk while piinit waits for "yes" is not writte
   assert.match(out.text, new RegExp(`${c.dev} is not the device that was checked: another disk or card took its name \\(disk sequence number \\d+ when checked, \\d+ now\\)`));
   assert.ok(head(other, 2 * MiB).every((b) => b === 0x5a), 'the other disk is untouched');
   assert.ok(head(c.file, 2 * MiB).every((b) => b === 0xa5), 'so is the card');
+});
+
+test('Ctrl-C or Ctrl-D at the "yes" prompt: not confirmed, nothing written, no stack trace', async (t) => {
+  const dir = setup(t, 'piinit-burn-cli-');
+  const img = buildTestImage(dir, { sizeMiB: 32, dataMiB: 1 });
+  const c = card(t, dir, 'card', 40);
+  for (const [key, name, status] of [['\x03', 'Ctrl-C', 130], ['\x04', 'Ctrl-D', 2]] as const) {
+    const child = spawn('script', ['-qec', `${process.execPath} bin/piinit.js burn ${img} ${c.dev} --allow-loop`, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    defer(t, () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const out = watchOutput(child, ['stdout']);
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await out.until('Type "yes"', 60_000, 'the prompt');
+    child.stdin.write(key); // as typed: the prompt reads the terminal raw
+    const code = await Promise.race([exited, sleep(60_000).then(() => 'timeout')]);
+    assert.equal(code, status, out.text);
+    assert.match(out.text, new RegExp(`not confirmed \\(${name}\\): nothing was written`));
+    assert.doesNotMatch(out.text, /internal error|^\s+at /m);
+    assert.equal(head(c.file)[0], 0xa5, 'nothing written');
+  }
 });

@@ -46,6 +46,12 @@ test('parseMountinfo reads maj:min, mount point (unescaped) and source', () => {
   ]);
 });
 
+test('a device whose number is not the one lsblk saw (another disk took its name in between) is refused', () => {
+  const snap = fixture('laptop-nvme-luks-lvm-usb-reader.json');
+  assert.equal(assessTarget('/dev/sdb', snap, image, '8:16').ok, true);
+  refused(assessTarget('/dev/sdb', snap, image, '8:64'), /changed while it was being checked \(device 8:16, now 8:64\)/);
+});
+
 test('laptop: the USB reader with a card is the one candidate', () => {
   const snap = fixture('laptop-nvme-luks-lvm-usb-reader.json');
   const v = assessTarget('/dev/sdb', snap, image);
