@@ -308,14 +308,14 @@ export async function burn(opts: BurnOptions): Promise<CardReport[]> {
         await c.sync();
         if (c.error) return;
         await c.write(0, head);
-        if (c.error) return;
-        try {
-          await c.sync();
-          c.headWritten = true;
-          c.writeSeconds = (performance.now() - c.writeStart) / 1000;
-        } catch (err) {
-          c.error = `sync failed: ${(err as Error).message}`;
+        if (!c.error) await c.sync(); // sync() records a failure in c.error, it does not throw
+        if (c.error) {
+          // The head may be on the card although it failed: it must not boot.
+          await c.makeUnbootable();
+          return;
         }
+        c.headWritten = true;
+        c.writeSeconds = (performance.now() - c.writeStart) / 1000;
       }),
     );
     if (aborted()) throw new InterruptedError(); // as promised on the signal: no card left bootable
