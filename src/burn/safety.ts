@@ -203,9 +203,9 @@ function inUseReasons(d: LsblkDevice, snap: SystemSnapshot): string[] {
   return reasons;
 }
 
-/** Decides whether `path` (a resolved /dev path) may be written with an image. */
-/** rdev: the major:minor the path has now; the snapshot's device of that name must have it
- *  (a card pulled and another disk named alike between the two looks is refused). */
+/** Decides whether `path` (a resolved /dev path) may be written with an image. rdev: the
+ *  major:minor the path has now; the snapshot's device of that name must have it (a card
+ *  pulled and another disk named alike between the two looks is refused). */
 export function assessTarget(path: string, snap: SystemSnapshot, opts: TargetOptions, rdev?: string): Verdict {
   const all = walk(snap.lsblk.blockdevices);
   const hit = all.find(({ dev }) => devPath(dev) === path || `/dev/${dev.kname ?? dev.name}` === path);

@@ -387,13 +387,6 @@ function addDocs(files: Map<string, DebEntry>, name: string, version: string, ep
   }
 }
 
-/**
- * The only maintainer scripts, and only for installs on a running system (an image build
- * applies sysusers/tmpfiles itself, and systemd does at every boot): create the users
- * right away (so the daemons' config files get their owners at unpack time, see
- * docs/packages.md) and the data directories. Both are what debhelper's
- * dh_installsysusers / dh_installtmpfiles generate.
- */
 /** Removes this package's conffiles that its new version no longer ships: dpkg keeps them
  *  ("obsolete"), and the daemons would go on reading them (an acl.json after ACLs were
  *  turned off, the key file of a revoked SSH key). */
@@ -406,6 +399,14 @@ const REMOVE_OBSOLETE_CONFFILES =
   '\tdone\n' +
   'fi\n';
 
+/**
+ * The only maintainer scripts (postinst), and only for installs on a running system (an
+ * image build applies sysusers/tmpfiles itself, and systemd does at every boot; an image
+ * installs every package fresh): create the users right away (so the daemons' config files
+ * get their owners at unpack time, see docs/packages.md) and the data directories, as
+ * debhelper's dh_installsysusers / dh_installtmpfiles generate; and remove the conffiles an
+ * upgrade no longer ships.
+ */
 function scriptsFor(part: Part, files: Map<string, DebEntry>): Pick<DebPackage, 'maintainerScripts'> | Record<string, never> {
   const confs = (dir: string) =>
     [...files.keys()].filter((p) => p.startsWith(dir) && p.endsWith('.conf')).map((p) => p.slice(dir.length));

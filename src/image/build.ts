@@ -87,7 +87,7 @@ export async function defaultSources(): Promise<string[]> {
 const FAT_FIRST_EPOCH = 315532800;
 
 /** The images' time: SOURCE_DATE_EPOCH when set, else a fixed date (images do not depend on
- *  when they were built). UserError for a value that is not whole seconds from 1980 on. Pure. */
+ *  when they were built). UserError for a value that is not whole seconds from 1980 on. */
 export function imageEpoch(env: NodeJS.ProcessEnv = process.env): number {
   const s = env.SOURCE_DATE_EPOCH;
   if (s === undefined || s === '') return DEFAULT_SOURCE_DATE_EPOCH;
