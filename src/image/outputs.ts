@@ -59,7 +59,6 @@ export function sha256File(path: string): Promise<string> {
   });
 }
 
-
 export interface OutputFiles {
   raw: string;
   xz: string | null;
