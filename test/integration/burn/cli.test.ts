@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { createBlockMap } from '../../../src/image/bmap.ts';
 import { attachLoop, buildTestImage, card, defer, detachLoop, makeCardFile, setup, sh } from './helpers.ts';
 import { watchOutput } from '../../helpers/child-output.ts';
@@ -183,13 +183,9 @@ test('on a terminal, piinit burn shows the card and writes only after "yes"', as
   assert.ok(head(c.file).subarray(510, 512).equals(Buffer.from([0x55, 0xaa])), 'the MBR was written');
 });
 
-test('a card swapped for another disk while piinit waits for "yes" is not written', async (t) => {
-  const dir = setup(t, 'piinit-burn-cli-');
-  const img = buildTestImage(dir, { sizeMiB: 32, dataMiB: 1 });
-  const c = card(t, dir, 'card', 40);
-  const other = join(dir, 'other-disk');
-  makeCardFile(other, 48, 0x5a);
-  const child = spawn('script', ['-qec', `${process.execPath} bin/piinit.js burn ${img} ${c.dev} --allow-loop`, '/dev/null'], {
+/** piinit burn on a terminal (script(1)), waiting at its "yes" prompt. */
+async function atThePrompt(t: TestContext, img: string, dev: string) {
+  const child = spawn('script', ['-qec', `${process.execPath} bin/piinit.js burn ${img} ${dev} --allow-loop`, '/dev/null'], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   defer(t, () => {
@@ -198,6 +194,16 @@ test('a card swapped for another disk while piinit waits for "yes" is not writte
   const out = watchOutput(child, ['stdout']);
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   await out.until('Type "yes"', 60_000, 'the prompt');
+  return { child, out, exited };
+}
+
+test('a card swapped for another disk while piinit waits for "yes" is not written', async (t) => {
+  const dir = setup(t, 'piinit-burn-cli-');
+  const img = buildTestImage(dir, { sizeMiB: 32, dataMiB: 1 });
+  const c = card(t, dir, 'card', 40);
+  const other = join(dir, 'other-disk');
+  makeCardFile(other, 48, 0x5a);
+  const { child, out, exited } = await atThePrompt(t, img, c.dev);
   assert.match(out.text, new RegExp(`${c.dev}\\s+\\(unknown model\\)\\s+40\\.0 MiB`), 'the prompt shows the card');
 
   // The card is pulled and another disk takes over its name (a loop device: its number).
@@ -224,15 +230,7 @@ test('Ctrl-C or Ctrl-D at the "yes" prompt: not confirmed, nothing written, no s
   const img = buildTestImage(dir, { sizeMiB: 32, dataMiB: 1 });
   const c = card(t, dir, 'card', 40);
   for (const [key, name, status] of [['\x03', 'Ctrl-C', 130], ['\x04', 'Ctrl-D', 2]] as const) {
-    const child = spawn('script', ['-qec', `${process.execPath} bin/piinit.js burn ${img} ${c.dev} --allow-loop`, '/dev/null'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    defer(t, () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    });
-    const out = watchOutput(child, ['stdout']);
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    await out.until('Type "yes"', 60_000, 'the prompt');
+    const { child, out, exited } = await atThePrompt(t, img, c.dev);
     child.stdin.write(key); // as typed: the prompt reads the terminal raw
     const code = await Promise.race([exited, sleep(60_000).then(() => 'timeout')]);
     assert.equal(code, status, out.text);
