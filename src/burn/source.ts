@@ -21,6 +21,8 @@ export interface ImageSource {
   path: string;
   compressed: boolean;
   imageSize: number;
+  /** The .bmap file read, or null. */
+  bmapPath: string | null;
   /** Where the block map came from: a .bmap file, made from the raw image now, or from the data while streaming. */
   mapOrigin: 'bmap-file' | 'allocation' | 'streamed';
   /** The block map; for 'streamed' it is complete only after chunks() has finished. */
@@ -101,12 +103,12 @@ export async function openSource(path: string, opts: OpenSourceOptions = {}): Pr
     if (map && map.imageSize !== size) {
       throw new UserError(`block map ${bmapPath} is for an image of ${map.imageSize} bytes, but ${path} unpacks to ${size}`);
     }
-    return map ? xzWithMap(path, map) : xzStreamed(path, size);
+    return { ...(map ? xzWithMap(path, map) : xzStreamed(path, size)), bmapPath };
   }
   if (map && map.imageSize !== st.size) {
     throw new UserError(`block map ${bmapPath} is for an image of ${map.imageSize} bytes, but ${path} has ${st.size}`);
   }
-  return rawWithMap(path, map ?? (await createBlockMap(path)), map ? 'bmap-file' : 'allocation');
+  return { ...rawWithMap(path, map ?? (await createBlockMap(path)), map ? 'bmap-file' : 'allocation'), bmapPath };
 }
 
 const rangeBytes = (map: BlockMap, r: { first: number; last: number }) => ({
@@ -120,7 +122,7 @@ function mismatch(path: string, start: number, end: number): UserError {
   );
 }
 
-function rawWithMap(path: string, map: BlockMap, origin: 'bmap-file' | 'allocation'): ImageSource {
+function rawWithMap(path: string, map: BlockMap, origin: 'bmap-file' | 'allocation'): Omit<ImageSource, 'bmapPath'> {
   const mapped = map.ranges.reduce((n, r) => {
     const { start, end } = rangeBytes(map, r);
     return n + end - start;
@@ -230,7 +232,7 @@ class Coalescer {
   }
 }
 
-function xzWithMap(path: string, map: BlockMap): ImageSource {
+function xzWithMap(path: string, map: BlockMap): Omit<ImageSource, 'bmapPath'> {
   const src = rawWithMap(path, map, 'bmap-file');
   return {
     ...src,
@@ -272,7 +274,7 @@ function xzWithMap(path: string, map: BlockMap): ImageSource {
 /** An xz image without a block map: every block is written (blocks of zeros too: the image's
  *  free FAT entries and empty directories must not show a used card's old bytes). Its map,
  *  one range over the whole image, is known once the stream has been hashed. */
-function xzStreamed(path: string, imageSize: number): ImageSource {
+function xzStreamed(path: string, imageSize: number): Omit<ImageSource, 'bmapPath'> {
   let final: BlockMap | null = null;
   const blockSize = 4096;
   return {

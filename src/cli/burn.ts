@@ -4,7 +4,7 @@ import { burn, type CardReport } from '../burn/burn.ts';
 import { resolveTargets, type ResolvedTarget } from '../burn/devices.ts';
 import { progressDisplay } from '../burn/progress.ts';
 import { humanBytes } from '../burn/safety.ts';
-import { findBmap, openSource } from '../burn/source.ts';
+import { openSource } from '../burn/source.ts';
 import { UserError } from '../errors.ts';
 import { onInterrupt } from './interrupt.ts';
 
@@ -38,12 +38,11 @@ Exit status: 0 when every card verified, 1 when any failed, 2 when refused or no
     )
     .action(async (image, devices, opts) => {
       const source = await openSource(image, { bmap: opts.bmap === false ? null : opts.bmap });
-      const bmap = opts.bmap === false ? null : (opts.bmap ?? (await findBmap(image)));
       const targets = await resolveTargets(devices, {
         imageSize: source.imageSize,
         allowLoop: opts.allowLoop === true,
         allowFile: opts.allowFile === true,
-        sources: [image, ...(bmap ? [bmap] : [])],
+        sources: [image, ...(source.bmapPath ? [source.bmapPath] : [])],
       });
       const refused = targets.filter((t) => !t.verdict.ok);
       if (refused.length) {
