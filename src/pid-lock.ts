@@ -42,6 +42,11 @@ export interface PidLockHolder {
   mtimeMs: number;
 }
 
+/** The holder as messages name it. Pure. */
+export function holderName(pid: number | null | undefined): string {
+  return pid ? `another piinit (pid ${pid})` : 'another piinit';
+}
+
 export async function pidLockHolder(path: string, writingMs: number): Promise<PidLockHolder> {
   const text = await readFile(path, 'utf8').catch(() => '');
   const mtimeMs = await mtimeOf(path);

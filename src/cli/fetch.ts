@@ -7,6 +7,7 @@ import { archesNeeded, COMPONENTS, type ComponentName } from '../cluster/types.t
 import { UserError } from '../errors.ts';
 import { defaultCacheDir } from '../releases/cache.ts';
 import { ensureReleases, type FetchReport, FetchVerificationError, type ProgressEvent } from '../releases/fetch.ts';
+import { holderName } from '../pid-lock.ts';
 import { stopAtOnce } from './interrupt.ts';
 
 function list<T extends string>(value: string, allowed: readonly T[], what: string): T[] {
@@ -26,8 +27,7 @@ function mib(n: number): string {
 
 /** What a fetch waiting for another's download of the same file says. Pure. */
 export function waitingLine(file: string, holder: number | null | undefined): string {
-  const who = holder ? `another piinit (pid ${holder})` : 'another piinit';
-  return `${file}: waiting for ${who}, which is downloading it into this cache`;
+  return `${file}: waiting for ${holderName(holder)}, which is downloading it into this cache`;
 }
 
 /** Progress for commands without bars (up): only a wait is worth a line, on stderr. */

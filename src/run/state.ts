@@ -5,7 +5,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { pidLockHolder, tryPidLock } from '../pid-lock.ts';
+import { holderName, pidLockHolder, tryPidLock } from '../pid-lock.ts';
 import type { ProcessRecord } from './proc.ts';
 
 export const STATE_VERSION = 1;
@@ -83,8 +83,7 @@ export async function lockState(dir: string): Promise<() => Promise<void>> {
     if (release) return release;
     const { pid, held } = await pidLockHolder(path, LOCK_WRITING_MS);
     if (held) {
-      const who = pid !== null ? `another piinit (pid ${pid})` : 'another piinit';
-      throw new UserError(`${who} is starting or stopping the local cluster in ${dir}; wait for it to finish`);
+      throw new UserError(`${holderName(pid)} is starting or stopping the local cluster in ${dir}; wait for it to finish`);
     }
     await rm(path, { force: true });
   }
