@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { environmentError, UserError } from '../../../src/errors.ts';
 
 test('system errors a user can act on become UserErrors naming path and reason; others stay bugs', () => {
@@ -36,34 +36,30 @@ test('piinit init --secrets-only in a read-only directory: the path and "read-on
   }
 });
 
-test('piinit fetch --cache naming a file: the path and "not a directory", exit 1, no stack', async () => {
+/** The demo cluster with its secrets in a temp dir, and an empty regular file `name` beside
+ *  it where a command will want a directory. */
+async function demoWithFileAt(t: TestContext, name: string): Promise<{ dir: string; file: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'piinit-notdir-'));
-  try {
-    const file = join(dir, 'cache');
-    await writeFile(file, '');
-    await copyFile('examples/demo/cluster.yaml', join(dir, 'cluster.yaml'));
-    execFileSync(process.execPath, ['bin/piinit.js', 'init', dir, '--secrets-only']);
-    const r = spawnSync(process.execPath, ['bin/piinit.js', 'fetch', join(dir, 'cluster.yaml'), '--offline', '--cache', file], { encoding: 'utf8' });
-    assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`^piinit: ${file}/tmp: a part of the path is a file, not a directory \\(ENOTDIR in mkdir\\)\\n$`));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, name);
+  await writeFile(file, '');
+  await copyFile('examples/demo/cluster.yaml', join(dir, 'cluster.yaml'));
+  execFileSync(process.execPath, ['bin/piinit.js', 'init', dir, '--secrets-only']);
+  return { dir, file };
+}
+
+test('piinit fetch --cache naming a file: the path and "not a directory", exit 1, no stack', async (t) => {
+  const { dir, file } = await demoWithFileAt(t, 'cache');
+  const r = spawnSync(process.execPath, ['bin/piinit.js', 'fetch', join(dir, 'cluster.yaml'), '--offline', '--cache', file], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^piinit: ${file}/tmp: a part of the path is a file, not a directory \\(ENOTDIR in mkdir\\)\\n$`));
 });
 
-test('piinit image --out naming a file: said at once (before any base build), exit 1, no stack', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'piinit-outfile-'));
-  try {
-    const file = join(dir, 'out');
-    await writeFile(file, '');
-    await copyFile('examples/demo/cluster.yaml', join(dir, 'cluster.yaml'));
-    execFileSync(process.execPath, ['bin/piinit.js', 'init', dir, '--secrets-only']);
-    const cache = join(dir, 'cache');
-    const r = spawnSync(process.execPath, ['bin/piinit.js', 'image', join(dir, 'cluster.yaml'), '--out', file, '--cache', cache], { encoding: 'utf8' });
-    assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`^piinit: ${file}: a file is there, not a directory \\(EEXIST in mkdir\\)\\n$`));
-    assert.equal(existsSync(cache), false, 'no build was started');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+test('piinit image --out naming a file: said at once (before any base build), exit 1, no stack', async (t) => {
+  const { dir, file } = await demoWithFileAt(t, 'out');
+  const cache = join(dir, 'cache');
+  const r = spawnSync(process.execPath, ['bin/piinit.js', 'image', join(dir, 'cluster.yaml'), '--out', file, '--cache', cache], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^piinit: ${file}: a file is there, not a directory \\(EEXIST in mkdir\\)\\n$`));
+  assert.equal(existsSync(cache), false, 'no build was started');
 });
