@@ -4,6 +4,7 @@
 // writes and checks are the host's; and another user's process counts as running.
 import { existsSync, readlinkSync } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** This process's PID as /proc numbers it. */
 export function procPid(): number {
@@ -61,5 +62,27 @@ export async function mtimeOf(path: string): Promise<number> {
     return (await stat(path)).mtimeMs;
   } catch {
     return 0;
+  }
+}
+
+/** Takes the lock, waiting while a running process holds it; a dead holder's lock is taken
+ *  over. `onWait` hears once that we wait, and for whom. */
+export async function waitForPidLock(
+  path: string,
+  mode: number,
+  opts: { writingMs: number; onWait?: (holder: number | null) => void; signal?: AbortSignal },
+): Promise<() => Promise<void>> {
+  let told = false;
+  for (;;) {
+    const release = await tryPidLock(path, mode);
+    if (release) return release;
+    const holder = await pidLockHolder(path, opts.writingMs);
+    if (!holder.held) {
+      await rm(path, { force: true });
+      continue;
+    }
+    if (!told) opts.onWait?.(holder.pid);
+    told = true;
+    await sleep(250, undefined, opts.signal ? { signal: opts.signal } : {});
   }
 }

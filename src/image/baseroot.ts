@@ -5,10 +5,12 @@
 // is in a user namespace (a rootless build), where dpkg's renames of the lower layer's
 // directories fail (EXDEV) and the base's device nodes cannot be made (devnodes.ts).
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { BaseResult } from './base.ts';
 import { devNodeExcludes } from './devnodes.ts';
-import { unpackTmpPath } from './orphans.ts';
+import { readMountinfo, unpackTmpPath } from './orphans.ts';
+import { overlayLowerDirs } from './prune.ts';
+import { waitForPidLock } from '../pid-lock.ts';
 import { inUserNamespace } from './rootless.ts';
 import { run } from './run.ts';
 
@@ -27,15 +29,30 @@ export async function extractBase(tarball: string, root: string, opts: { devNode
   await run('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-xpf', tarball, '-C', root, ...(opts.devNodes === false ? devNodeExcludes() : [])]);
 }
 
+/** Where the base is unpacked for overlays to build on: beside its tarball. */
+export function treePathOf(base: BaseResult): string {
+  return base.tarball.replace(/\.tar$/, '.root');
+}
+
+/** Whether a mounted overlay builds on tree: a running build's root. By name, as prune.ts
+ *  does: a mount shows the path as it was given. */
+async function lowerLayerInUse(tree: string): Promise<boolean> {
+  return overlayLowerDirs(await readMountinfo()).some((d) => basename(d) === basename(tree));
+}
+
 /** The base unpacked once beside its tarball (again when the tarball was just rebuilt, or
- *  is newer than the tree: a rebuild stopped while unpacking left the last base's tree). */
-export async function baseTree(base: BaseResult): Promise<string> {
-  const tree = base.tarball.replace(/\.tar$/, '.root');
+ *  is newer than the tree: a rebuild stopped while unpacking left the last base's tree).
+ *  null when the tree is out of date but running builds build on it (--refresh-base while
+ *  they run): it stays theirs until they end, and this build unpacks a root of its own.
+ *  Called holding the tree's lock (prepareBuildRoot). */
+export async function baseTree(base: BaseResult): Promise<string | null> {
+  const tree = treePathOf(base);
   const s = await stat(tree).catch(() => null);
   // The tree's ctime is when it was renamed into place, after its tarball was made; no
   // one can set it back.
   const current = s?.isDirectory() && (base.builtAt === null || s.ctimeMs >= base.builtAt.getTime());
   if (current && base.cached) return tree;
+  if (s && (await lowerLayerInUse(tree))) return null;
   const tmp = unpackTmpPath(tree);
   await rm(tmp, { recursive: true, force: true });
   try {
@@ -54,7 +71,7 @@ function overlaySafe(path: string): boolean {
   return !/[:,\\]/.test(path);
 }
 
-export async function prepareBuildRoot(base: BaseResult, work: string): Promise<BuildRoot> {
+export async function prepareBuildRoot(base: BaseResult, work: string, opts: { signal?: AbortSignal } = {}): Promise<BuildRoot> {
   const root = join(work, 'root');
   const upper = join(work, 'upper');
   const overlayWork = join(work, 'overlay-work');
@@ -63,24 +80,35 @@ export async function prepareBuildRoot(base: BaseResult, work: string): Promise<
     await extractBase(base.tarball, root, { devNodes: false });
     return { root, overlay: false, devNodes: false, release: async () => undefined };
   }
-  const tree = await baseTree(base);
+  const tree = treePathOf(base);
   if (overlaySafe(tree) && overlaySafe(work)) {
-    await mkdir(upper, { recursive: true });
-    await mkdir(overlayWork, { recursive: true });
-    const mounted = await run('mount', ['-t', 'overlay', 'piinit-build', '-o', `lowerdir=${tree},upperdir=${upper},workdir=${overlayWork}`, root]).then(
-      () => true,
-      () => false, // no overlayfs here (or not allowed): unpack below
-    );
-    if (mounted) {
-      return {
-        root,
-        overlay: true,
-        devNodes: true,
-        release: async () => {
-          // A lazy unmount if something still holds it open: the mount must not outlive the build.
-          await run('umount', [root]).catch(() => run('umount', ['--lazy', root]));
-        },
-      };
+    // Held from the look at the tree to the mount on it: a build that would unpack the tree
+    // again sees every overlay that builds on the old one, and one that waits for it
+    // mounts the new tree, not one half removed.
+    const unlock = await waitForPidLock(`${tree}.lock`, 0o644, { writingMs: 10_000, signal: opts.signal });
+    try {
+      const lower = await baseTree(base);
+      if (lower) {
+        await mkdir(upper, { recursive: true });
+        await mkdir(overlayWork, { recursive: true });
+        const mounted = await run('mount', ['-t', 'overlay', 'piinit-build', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${overlayWork}`, root]).then(
+          () => true,
+          () => false, // no overlayfs here (or not allowed): unpack below
+        );
+        if (mounted) {
+          return {
+            root,
+            overlay: true,
+            devNodes: true,
+            release: async () => {
+              // A lazy unmount if something still holds it open: the mount must not outlive the build.
+              await run('umount', [root]).catch(() => run('umount', ['--lazy', root]));
+            },
+          };
+        }
+      }
+    } finally {
+      await unlock();
     }
   }
   await extractBase(base.tarball, root);

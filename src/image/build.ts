@@ -116,7 +116,7 @@ export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise
   const partial = `${raw}.partial`;
   const work = await newWorkDir(opts.cacheDir, name);
   try {
-    const buildRoot = await step('root', () => prepareBuildRoot(base, work));
+    const buildRoot = await step('root', () => prepareBuildRoot(base, work, { signal: opts.signal }));
     const dirs = { root: buildRoot.root, boot: join(work, 'boot'), data: join(work, 'data') };
     const devNodes = buildRoot.devNodes;
     let contentHash: string;

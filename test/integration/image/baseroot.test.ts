@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { access, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -59,6 +60,69 @@ test('a build root is an overlay over the base unpacked once: the build changes 
     for (const b of ['build1', 'build2', 'build3', 'build4']) {
       if (await mounted(join(work, b, 'root'))) execFileSync('umount', [join(work, b, 'root')]);
     }
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('--refresh-base while a build runs on the unpacked base: that tree stays until the build ends, and the lock orders the two', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'piinit-baseroot-'));
+  const roots: string[] = [];
+  let holder: ReturnType<typeof spawn> | null = null;
+  try {
+    const src = join(work, 'src');
+    await mkdir(join(src, 'etc'), { recursive: true });
+    await writeFile(join(src, 'etc/os-release'), 'ID=debian\n');
+    const tarball = join(work, 'base-y.tar');
+    const tree = join(work, 'base-y.root');
+    const pack = async () => {
+      execFileSync('tar', ['--numeric-owner', '-cf', `${tarball}.new`, '-C', src, '.']);
+      await rename(`${tarball}.new`, tarball);
+    };
+    await pack();
+    const base = { tarball, key: 'y', cached: false, pruned: [], builtAt: null };
+    const running = await prepareBuildRoot(base, join(work, 'running'));
+    roots.push(running.root);
+    assert.equal(running.overlay, true);
+
+    // The base is built again while that build runs.
+    await writeFile(join(src, 'etc/updated'), 'security fix\n');
+    await pack();
+    const next = await prepareBuildRoot(base, join(work, 'next'));
+    roots.push(next.root);
+    assert.equal(next.overlay, false, 'the tree is a running build\'s lower layer: this build unpacks its own root');
+    assert.deepEqual((await readdir(join(next.root, 'etc'))).sort(), ['os-release', 'updated']);
+    assert.deepEqual((await readdir(join(running.root, 'etc'))).sort(), ['os-release'], 'the running build still sees its base whole');
+    assert.deepEqual(await readdir(join(tree, 'etc')), ['os-release']);
+    await running.release();
+
+    // With no build on it, the out-of-date tree is unpacked again and built on.
+    const later = await prepareBuildRoot({ ...base, cached: true, builtAt: await birthTime(tarball) }, join(work, 'later'));
+    roots.push(later.root);
+    assert.equal(later.overlay, true);
+    assert.deepEqual((await readdir(join(later.root, 'etc'))).sort(), ['os-release', 'updated']);
+    await later.release();
+    await assert.rejects(access(`${tree}.lock`), { code: 'ENOENT' }, 'each build let go of the lock');
+
+    // A running process holds the lock: the build waits (here until it is stopped)...
+    holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    await writeFile(`${tree}.lock`, String(holder.pid));
+    const stop = new AbortController();
+    const waiting = prepareBuildRoot({ ...base, cached: true, builtAt: await birthTime(tarball) }, join(work, 'waiting'), { signal: stop.signal });
+    setTimeout(() => stop.abort(), 700);
+    await assert.rejects(waiting, { name: 'AbortError' });
+    assert.equal(await readFile(`${tree}.lock`, 'utf8'), String(holder.pid), 'the holder keeps its lock');
+    // ...and once the holder is gone its lock is taken over.
+    holder.kill('SIGKILL');
+    await once(holder, 'exit');
+    holder = null;
+    const after = await prepareBuildRoot({ ...base, cached: true, builtAt: await birthTime(tarball) }, join(work, 'after'));
+    roots.push(after.root);
+    assert.equal(after.overlay, true);
+    await after.release();
+    await assert.rejects(access(`${tree}.lock`), { code: 'ENOENT' });
+  } finally {
+    holder?.kill('SIGKILL');
+    for (const r of roots) if (await mounted(r)) execFileSync('umount', [r]);
     await rm(work, { recursive: true, force: true });
   }
 });
