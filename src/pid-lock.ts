@@ -86,3 +86,19 @@ export async function waitForPidLock(
     await sleep(250, undefined, opts.signal ? { signal: opts.signal } : {});
   }
 }
+
+/** A lock holder that has not written its PID this long after creating the lock is gone. */
+export const LOCK_WRITING_MS = 10_000;
+
+/** Takes the lock, or throws busy(holder) while a running process holds it; a dead holder's
+ *  lock is taken over. For work that should not wait: the user is told who holds it. */
+export async function takePidLock(path: string, mode: number, busy: (holder: number | null) => Error): Promise<() => Promise<void>> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const release = await tryPidLock(path, mode);
+    if (release) return release;
+    const { pid, held } = await pidLockHolder(path, LOCK_WRITING_MS);
+    if (held) throw busy(pid);
+    await rm(path, { force: true });
+  }
+  throw new Error(`cannot take the lock ${path}`);
+}

@@ -10,7 +10,7 @@ import type { BaseResult } from './base.ts';
 import { devNodeExcludes } from './devnodes.ts';
 import { readMountinfo, unpackTmpPath } from './orphans.ts';
 import { overlayLowerDirs } from './prune.ts';
-import { waitForPidLock } from '../pid-lock.ts';
+import { LOCK_WRITING_MS, waitForPidLock } from '../pid-lock.ts';
 import { inUserNamespace } from './rootless.ts';
 import { run } from './run.ts';
 
@@ -85,7 +85,7 @@ export async function prepareBuildRoot(base: BaseResult, work: string, opts: { s
     // Held from the look at the tree to the mount on it: a build that would unpack the tree
     // again sees every overlay that builds on the old one, and one that waits for it
     // mounts the new tree, not one half removed.
-    const unlock = await waitForPidLock(`${tree}.lock`, 0o644, { writingMs: 10_000, signal: opts.signal });
+    const unlock = await waitForPidLock(`${tree}.lock`, 0o644, { writingMs: LOCK_WRITING_MS, signal: opts.signal });
     try {
       const lower = await baseTree(base);
       if (lower) {

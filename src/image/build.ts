@@ -17,6 +17,7 @@ import { IMAGE_TARGETS, imageKindOf, imageName, type ImageKind } from './targets
 import { treeListing } from './treehash.ts';
 import { createHash } from 'node:crypto';
 import { stepRunner } from './steps.ts';
+import { holderName, takePidLock } from '../pid-lock.ts';
 
 /** 2024-01-01T00:00:00Z: used when SOURCE_DATE_EPOCH is not set, so builds are reproducible by default. */
 export const DEFAULT_SOURCE_DATE_EPOCH = 1704067200;
@@ -98,19 +99,30 @@ export function imageEpoch(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise<ImageResult> {
+  const name = imageName(req.cluster, imageKindOf(req.board), req.role);
+  await mkdir(opts.outDir, { recursive: true });
+  const raw = join(opts.outDir, `${name}.img`);
+  // Two builds of one image into one folder would write the same temporary files.
+  const unlock = await takePidLock(`${raw}.lock`, 0o644, (pid) => new UserError(`${holderName(pid)} is building ${name}.img in ${opts.outDir}; wait for it to finish, or build into another --out`));
+  try {
+    return await buildInto(raw, req, opts);
+  } finally {
+    await unlock();
+  }
+}
+
+async function buildInto(raw: string, req: ImageRequest, opts: BuildOptions): Promise<ImageResult> {
   const epoch = opts.sourceDateEpoch ?? imageEpoch();
   const kind = imageKindOf(req.board);
-  const target = IMAGE_TARGETS[kind];
   const name = imageName(req.cluster, kind, req.role);
   const timings: Record<string, number> = {};
   const step = stepRunner(name, opts, timings);
 
+  const target = IMAGE_TARGETS[kind];
   const sources = opts.sources ?? (await defaultSources());
   const spec = baseSpec(kind, sources, req.extraPackages ?? [], epoch);
   const base = await step('base', () => ensureBase(spec, opts.cacheDir, { refresh: opts.refreshBase, onLine: opts.onLine, signal: opts.signal }));
 
-  await mkdir(opts.outDir, { recursive: true });
-  const raw = join(opts.outDir, `${name}.img`);
   // Assembled beside its final name (same file system: the rename keeps it sparse), put in
   // place with the other outputs by writeOutputs; removed below if the build stops first.
   const partial = `${raw}.partial`;

@@ -1,11 +1,11 @@
 // The state directory of a local cluster: what `up` started (state.json), each node's
 // rendered files and data (nodes/<name>/), daemon logs (logs/). It survives `down`;
 // `down --purge` removes it.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { holderName, pidLockHolder, tryPidLock } from '../pid-lock.ts';
+import { holderName, takePidLock } from '../pid-lock.ts';
 import type { ProcessRecord } from './proc.ts';
 
 export const STATE_VERSION = 1;
@@ -70,22 +70,9 @@ export async function writeState(dir: string, s: LocalState): Promise<void> {
   await rename(tmp, p);
 }
 
-/** A lock file without a PID this young is being written by its taker. */
-const LOCK_WRITING_MS = 10_000;
-
 /** One `up` or `down` at a time per state directory. A lock left by a process that is gone
  *  is taken over. Returns the release function. */
 export async function lockState(dir: string): Promise<() => Promise<void>> {
   await mkdir(dir, { recursive: true, mode: 0o750 });
-  const path = statePaths(dir).lock;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const release = await tryPidLock(path, 0o640);
-    if (release) return release;
-    const { pid, held } = await pidLockHolder(path, LOCK_WRITING_MS);
-    if (held) {
-      throw new UserError(`${holderName(pid)} is starting or stopping the local cluster in ${dir}; wait for it to finish`);
-    }
-    await rm(path, { force: true });
-  }
-  throw new Error(`cannot take the lock ${path}`);
+  return takePidLock(statePaths(dir).lock, 0o640, (pid) => new UserError(`${holderName(pid)} is starting or stopping the local cluster in ${dir}; wait for it to finish`));
 }
