@@ -25,12 +25,24 @@ export async function tryPidLock(path: string, mode: number): Promise<(() => Pro
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return null;
     throw err;
   }
+  let mine: PidLockHolder;
   try {
     await fh.writeFile(String(procPid()));
+    const s = await fh.stat();
+    mine = { pid: procPid(), held: true, mtimeMs: s.mtimeMs, ino: s.ino };
   } finally {
     await fh.close();
   }
-  return () => rm(path, { force: true });
+  // Only our own file: a lock taken over from us (lockPart's idle holder) is the new holder's.
+  return async () => {
+    if (sameLock(await pidLockHolder(path, 0), mine)) await rm(path, { force: true });
+  };
+}
+
+/** Whether two looks at a lock file saw the same lock: a file made again can have the same
+ *  inode, but not the same PID and time as well. Pure. */
+export function sameLock(a: PidLockHolder, b: PidLockHolder): boolean {
+  return a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.pid === b.pid;
 }
 
 export interface PidLockHolder {
@@ -41,6 +53,8 @@ export interface PidLockHolder {
   held: boolean;
   /** When the lock file was last written (0 when it is gone). */
   mtimeMs: number;
+  /** The lock file's inode (0 when it is gone): a lock taken again is another file. */
+  ino: number;
 }
 
 /** The holder as messages name it. Pure. */
@@ -50,11 +64,37 @@ export function holderName(pid: number | null | undefined): string {
 
 export async function pidLockHolder(path: string, writingMs: number): Promise<PidLockHolder> {
   const text = await readFile(path, 'utf8').catch(() => '');
-  const mtimeMs = await mtimeOf(path);
+  const s = await stat(path).catch(() => null);
+  const mtimeMs = s?.mtimeMs ?? 0;
   const n = Number(text.trim());
   const pid = Number.isInteger(n) && n > 0 ? n : null;
   const held = pid !== null ? pidAlive(pid) : mtimeMs > 0 && Date.now() - mtimeMs < writingMs;
-  return { pid, held, mtimeMs };
+  return { pid, held, mtimeMs, ino: s?.ino ?? 0 };
+}
+
+/** A lock holder that has not written its PID this long after creating the lock is gone. */
+export const LOCK_WRITING_MS = 10_000;
+
+/**
+ * Removes the lock that `seen` describes, found stale, unless it is another lock by now. Two
+ * waiters that both saw the dead holder would otherwise each remove the lock the other had
+ * just taken, and both would hold it. The second look and the removal are made holding
+ * `<path>.break`; a breaker that dies in between (killed in those microseconds) leaves a
+ * break lock that is removed as stale in turn. Callers try to take the lock again after.
+ */
+export async function removeStaleLock(path: string, seen: PidLockHolder): Promise<void> {
+  const breakPath = `${path}.break`;
+  const breaking = await tryPidLock(breakPath, 0o644);
+  if (!breaking) {
+    if (!(await pidLockHolder(breakPath, LOCK_WRITING_MS)).held) await rm(breakPath, { force: true });
+    await sleep(10);
+    return;
+  }
+  try {
+    if (sameLock(await pidLockHolder(path, 0), seen)) await rm(path, { force: true });
+  } finally {
+    await breaking();
+  }
 }
 
 export async function mtimeOf(path: string): Promise<number> {
@@ -78,7 +118,7 @@ export async function waitForPidLock(
     if (release) return release;
     const holder = await pidLockHolder(path, opts.writingMs);
     if (!holder.held) {
-      await rm(path, { force: true });
+      await removeStaleLock(path, holder);
       continue;
     }
     if (!told) opts.onWait?.(holder.pid);
@@ -87,18 +127,15 @@ export async function waitForPidLock(
   }
 }
 
-/** A lock holder that has not written its PID this long after creating the lock is gone. */
-export const LOCK_WRITING_MS = 10_000;
-
 /** Takes the lock, or throws busy(holder) while a running process holds it; a dead holder's
  *  lock is taken over. For work that should not wait: the user is told who holds it. */
 export async function takePidLock(path: string, mode: number, busy: (holder: number | null) => Error): Promise<() => Promise<void>> {
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < 20; attempt++) {
     const release = await tryPidLock(path, mode);
     if (release) return release;
-    const { pid, held } = await pidLockHolder(path, LOCK_WRITING_MS);
-    if (held) throw busy(pid);
-    await rm(path, { force: true });
+    const holder = await pidLockHolder(path, LOCK_WRITING_MS);
+    if (holder.held) throw busy(holder.pid);
+    await removeStaleLock(path, holder);
   }
   throw new Error(`cannot take the lock ${path}`);
 }

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent, type Dispatcher, interceptors, request } from 'undici';
 import { environmentError } from '../errors.ts';
-import { mtimeOf, pidLockHolder, tryPidLock } from '../pid-lock.ts';
+import { mtimeOf, pidLockHolder, removeStaleLock, tryPidLock } from '../pid-lock.ts';
 import { NotFoundError, UnavailableError, VerificationError } from './errors.ts';
 
 export interface ProgressEvent {
@@ -181,7 +181,7 @@ export async function lockPart(part: string, onWait?: (holder: number | null) =>
       told = true;
       await sleep(250);
     } else {
-      await rm(lock, { force: true });
+      await removeStaleLock(lock, holder);
     }
   }
 }

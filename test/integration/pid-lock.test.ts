@@ -1,0 +1,81 @@
+// The PID lock files that downloads, the local cluster's state and image builds take: a dead
+// holder's lock is taken over once, not by two waiters at the same time, and a holder that
+// was taken over from does not remove its successor's lock.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { pidAlive, pidLockHolder, procPid, removeStaleLock, tryPidLock, waitForPidLock } from '../../src/pid-lock.ts';
+
+/** The PID of a process that has exited. */
+function deadPid(): number {
+  const pid = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim();
+  assert.equal(pidAlive(Number(pid)), false);
+  return Number(pid);
+}
+
+async function inTemp(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-pidlock-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('a stale lock is removed only while it is the one that was found stale', () =>
+  inTemp(async (dir) => {
+    const lock = join(dir, 'x.lock');
+    await writeFile(lock, String(deadPid()));
+    const seen = await pidLockHolder(lock, 10_000);
+    assert.equal(seen.held, false);
+
+    // Another waiter saw the same dead holder, removed its lock and took it first.
+    await rm(lock);
+    const other = await tryPidLock(lock, 0o644);
+    assert.ok(other);
+    await removeStaleLock(lock, seen);
+    assert.equal(await readFile(lock, 'utf8'), String(procPid()), 'the new holder keeps its lock');
+    await assert.rejects(readFile(`${lock}.break`), { code: 'ENOENT' });
+    await other();
+
+    await writeFile(lock, String(deadPid()));
+    await removeStaleLock(lock, await pidLockHolder(lock, 10_000));
+    await assert.rejects(readFile(lock), { code: 'ENOENT' }, 'the stale lock itself is removed');
+  }));
+
+test('a released lock that someone else took over meanwhile stays theirs', () =>
+  inTemp(async (dir) => {
+    const lock = join(dir, 'x.lock');
+    const release = await tryPidLock(lock, 0o644);
+    assert.ok(release);
+    await rm(lock);
+    await writeFile(lock, '4242');
+    await release();
+    assert.equal(await readFile(lock, 'utf8'), '4242');
+  }));
+
+test('many waiters on a dead holder lock: one at a time holds it', () =>
+  inTemp(async (dir) => {
+    const lock = join(dir, 'x.lock');
+    await writeFile(lock, String(deadPid()));
+    let inside = 0;
+    let most = 0;
+    const order: number[] = [];
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const release = await waitForPidLock(lock, 0o644, { writingMs: 10_000 });
+        inside++;
+        most = Math.max(most, inside);
+        await new Promise((r) => setTimeout(r, 20));
+        order.push(i);
+        inside--;
+        await release();
+      }),
+    );
+    assert.equal(most, 1);
+    assert.equal(order.length, 8);
+    await assert.rejects(readFile(lock), { code: 'ENOENT' });
+  }));
