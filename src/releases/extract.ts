@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Duplex, PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,6 +12,7 @@ import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import yauzl from 'yauzl';
 import { unpackError, VerificationError } from './errors.ts';
+import { procPid } from '../pid-lock.ts';
 
 export interface Extracted {
   path: string;
@@ -31,8 +32,31 @@ function normalize(path: string): string {
   return posix.normalize(path.replace(/^\.?\/+/, '')).replace(/^\/+/, '');
 }
 
+/** The name an extracted program is written under: it carries our PID, so that a run
+ *  after one killed while extracting removes the file at once (releases/fetch.ts). */
+export function extractName(program: string, pid = procPid()): string {
+  return `.extract-${pid}-${randomBytes(6).toString('hex')}-${program}`;
+}
+
+/** The PID in an extractName, or null for other names. Pure. */
+export function extractPid(name: string): number | null {
+  const m = /^\.extract-(\d+)-[0-9a-f]{12}-/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/** Runs an extraction into found; on failure, removes what it had written. */
+async function keepOnlyOnSuccess(found: Record<string, Extracted>, fn: (found: Record<string, Extracted>) => Promise<void>): Promise<Record<string, Extracted>> {
+  try {
+    await fn(found);
+    return found;
+  } catch (err) {
+    await Promise.all(Object.values(found).map((f) => rm(f.path, { force: true })));
+    throw err;
+  }
+}
+
 async function writeHashed(src: Readable, outDir: string, program: string): Promise<Extracted> {
-  const path = join(outDir, `${randomBytes(6).toString('hex')}-${program}`);
+  const path = join(outDir, extractName(program));
   const h = createHash('sha256');
   let size = 0;
   const tap = new Transform({
@@ -42,7 +66,12 @@ async function writeHashed(src: Readable, outDir: string, program: string): Prom
       cb(null, chunk);
     },
   });
-  await pipeline(src, tap, createWriteStream(path, { mode: 0o755 }));
+  try {
+    await pipeline(src, tap, createWriteStream(path, { mode: 0o755 }));
+  } catch (err) {
+    await rm(path, { force: true });
+    throw err;
+  }
   return { path, sha256: h.digest('hex'), size };
 }
 
@@ -59,7 +88,10 @@ function matchOne(wanted: Wanted, path: string, found: Record<string, Extracted>
 }
 
 export async function extractFromZip(zipPath: string, wanted: Wanted, outDir: string, label = zipPath): Promise<Record<string, Extracted>> {
-  const found: Record<string, Extracted> = {};
+  return keepOnlyOnSuccess({}, (found) => unzipInto(found, zipPath, wanted, outDir, label));
+}
+
+async function unzipInto(found: Record<string, Extracted>, zipPath: string, wanted: Wanted, outDir: string, label: string): Promise<void> {
   let zip: yauzl.ZipFile;
   try {
     zip = await new Promise<yauzl.ZipFile>((res, rej) =>
@@ -91,7 +123,6 @@ export async function extractFromZip(zipPath: string, wanted: Wanted, outDir: st
     zip.close();
   }
   missing(label, wanted, found);
-  return found;
 }
 
 /** xz -dc as a stream (the system xz; Node has no xz). */
@@ -114,13 +145,15 @@ export function decompressor(name: string): { stream: Duplex; done: Promise<void
 }
 
 /** Extracts from a tar stream (already decompressed). */
-async function extractTar(input: Readable, wanted: Wanted, outDir: string, label: string): Promise<Record<string, Extracted>> {
-  const found: Record<string, Extracted> = {};
+async function extractTar(found: Record<string, Extracted>, input: Readable, wanted: Wanted, outDir: string, label: string): Promise<void> {
   const ex = tar.extract();
   ex.on('entry', (header, stream, next) => {
     const prog = header.type === 'file' ? matchOne(wanted, header.name, found) : undefined;
     if (!prog) {
       stream.on('end', next);
+      // An archive that breaks off inside this entry fails it too; the extraction's own
+      // pipeline reports that, and unheard it would end the process.
+      stream.on('error', () => undefined);
       stream.resume();
       return;
     }
@@ -138,7 +171,26 @@ async function extractTar(input: Readable, wanted: Wanted, outDir: string, label
     throw unpackError(label, err);
   }
   missing(label, wanted, found);
-  return found;
+}
+
+/** extractTar over a decompressing pipeline; settles only when extractTar has, so that no
+ *  file is still being written when the caller cleans up after a failure. */
+async function extractTarFrom(
+  found: Record<string, Extracted>,
+  input: Readable,
+  piping: Promise<void>,
+  done: Promise<void>,
+  wanted: Wanted,
+  outDir: string,
+  label: string,
+): Promise<void> {
+  const extracting = extractTar(found, input, wanted, outDir, label);
+  try {
+    await Promise.all([extracting, piping, done]);
+  } catch (err) {
+    await extracting.catch(() => undefined);
+    throw unpackError(label, err);
+  }
 }
 
 export async function extractFromTarball(path: string, wanted: Wanted, outDir: string, label = path): Promise<Record<string, Extracted>> {
@@ -146,10 +198,7 @@ export async function extractFromTarball(path: string, wanted: Wanted, outDir: s
   const src = createReadStream(path);
   const pass = new PassThrough();
   const piping = pipeline(src, stream, pass);
-  const [found] = await Promise.all([extractTar(pass, wanted, outDir, label), piping, done]).catch((err: Error) => {
-    throw unpackError(label, err);
-  });
-  return found;
+  return keepOnlyOnSuccess({}, (found) => extractTarFrom(found, pass, piping, done, wanted, outDir, label));
 }
 
 export interface ArMember {
@@ -193,10 +242,7 @@ export async function extractFromDeb(debPath: string, wanted: Wanted, outDir: st
   const src = createReadStream(debPath, { start: data.offset, end: data.offset + data.size - 1 });
   const pass = new PassThrough();
   const piping = pipeline(src, stream, pass);
-  const [found] = await Promise.all([extractTar(pass, wanted, outDir, label), piping, done]).catch((err: Error) => {
-    throw unpackError(label, err);
-  });
-  return found;
+  return keepOnlyOnSuccess({}, (found) => extractTarFrom(found, pass, piping, done, wanted, outDir, label));
 }
 
 export function byPath(map: Record<string, string>): Wanted {

@@ -14,6 +14,8 @@ import type { Fetched, SourceContext } from './sources/context.ts';
 import { DEBIAN_KEYRING, fetchDebian } from './sources/debian.ts';
 import { fetchGithub, githubReleaseDir } from './sources/github.ts';
 import { fetchHashicorp } from './sources/hashicorp.ts';
+import { extractPid } from './extract.ts';
+import { pidAlive } from '../pid-lock.ts';
 
 export type { ProgressEvent };
 
@@ -82,15 +84,21 @@ function sourceFor(ctx: SourceContext, spec: ComponentSpec): (arch: DebianArch) 
   }
 }
 
-/** Files in <cache>/tmp older than this are leftovers of a killed run; partial downloads
- *  (*.part) are kept longer, since the next run resumes them, and so are their locks (a
- *  lock's holder may still be downloading; download.ts takes over the locks of the gone). */
+/** Files in <cache>/tmp older than this are leftovers of a killed run (the files of a killed
+ *  extraction, which carry its PID, go at once); partial downloads (*.part) are kept longer,
+ *  since the next run resumes them, and so are their locks (a lock's holder may still be
+ *  downloading; download.ts takes over the locks of the gone). */
 const STALE_MS = 60 * 60 * 1000;
 const STALE_PART_MS = 7 * 24 * 60 * 60 * 1000;
 
 async function cleanTmp(dir: string): Promise<void> {
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const p = join(dir, name);
+    const extractor = extractPid(name);
+    if (extractor !== null && !pidAlive(extractor)) {
+      await rm(p, { force: true }); // its extraction was killed midway
+      continue;
+    }
     const s = await stat(p).catch(() => null);
     if (s && Date.now() - s.mtimeMs > (/\.part(\.lock)?$/.test(name) ? STALE_PART_MS : STALE_MS)) {
       await rm(p, { force: true, recursive: true });

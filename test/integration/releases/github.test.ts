@@ -2,11 +2,13 @@
 // served through a redirect as github.com does, checked against sha256sums.txt.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ensureReleases, FetchVerificationError } from '../../../src/releases/fetch.ts';
+import { extractName } from '../../../src/releases/extract.ts';
 import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
 import { githubLayout, sha256, tarGz } from '../../helpers/release-layout.ts';
 import { startReleaseServer } from '../../helpers/release-server.ts';
@@ -48,4 +50,41 @@ test('node_exporter from a GitHub-style release (redirected download, binary in 
     assert.match(err.message, /node_exporter armhf: node_exporter-1\.5\.0\.linux-armv7\.tar\.gz does not contain node_exporter/);
     return true;
   });
+});
+
+test('an archive that breaks off after the binary: nothing extracted is left in the cache, and a killed run leaves nothing for long', async (t) => {
+  const bin = await readFile('/usr/bin/prometheus-node-exporter');
+  const whole = await tarGz([
+    { name: 'node_exporter-1.5.0.linux-amd64/node_exporter', data: bin },
+    { name: 'node_exporter-1.5.0.linux-amd64/NOTICE', data: randomBytes(2 * 1024 * 1024) },
+  ]);
+  const cut = whole.subarray(0, whole.length - 1024 * 1024); // inside NOTICE, after the binary
+  const release = '/prometheus/node_exporter/releases/download/v1.5.0';
+  const files = new Map<string, Buffer>([
+    [`${release}/node_exporter-1.5.0.linux-amd64.tar.gz`, cut],
+    [`${release}/sha256sums.txt`, Buffer.from(`${sha256(cut)}  node_exporter-1.5.0.linux-amd64.tar.gz\n`)],
+  ]);
+  const server = await startReleaseServer(files);
+  const cacheDir = await mkdtemp(join(tmpdir(), 'piinit-fetch-'));
+  t.after(async () => {
+    await server.close();
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+  // What a run killed while extracting left, and what this one is extracting (our PID).
+  const tmp = join(cacheDir, 'tmp');
+  await mkdir(tmp, { recursive: true });
+  const dead = Number(spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim());
+  const killed = extractName('consul', dead);
+  const ours = extractName('nomad');
+  await writeFile(join(tmp, killed), 'half a binary');
+  await writeFile(join(tmp, ours), 'being written');
+
+  const cluster = fixtureCluster();
+  cluster.components.node_exporter = { name: 'node_exporter', version: '1.5.0', source: 'github' };
+  await assert.rejects(ensureReleases({ cluster, cacheDir, components: ['node_exporter'], arches: ['amd64'], githubBase: server.url }), (err: unknown) => {
+    assert.ok(err instanceof FetchVerificationError);
+    assert.match(err.message, /node_exporter amd64: node_exporter-1\.5\.0\.linux-amd64\.tar\.gz: cannot unpack/);
+    return true;
+  });
+  assert.deepEqual(await readdir(tmp), [ours], 'the killed run\'s file is gone, and so is the binary extracted before the archive broke off');
 });
