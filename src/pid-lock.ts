@@ -4,7 +4,9 @@
 // writes and checks are the host's; and another user's process counts as running.
 import { existsSync, readlinkSync } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { UserError } from './errors.ts';
 
 /** This process's PID as /proc numbers it. */
 export function procPid(): number {
@@ -14,6 +16,10 @@ export function procPid(): number {
 export function pidAlive(pid: number): boolean {
   return pid > 0 && existsSync(`/proc/${pid}`);
 }
+
+/** The locks this process holds. A lock file with our PID that is not among them was left
+ *  by an earlier process that had our PID: in a container, piinit is PID 1 run after run. */
+const heldHere = new Set<string>();
 
 /** Creates the lock file (O_EXCL) holding our PID and returns its release, or null when the
  *  file exists already. */
@@ -30,11 +36,17 @@ export async function tryPidLock(path: string, mode: number): Promise<(() => Pro
     await fh.writeFile(String(procPid()));
     const s = await fh.stat();
     mine = { pid: procPid(), held: true, mtimeMs: s.mtimeMs, ino: s.ino };
+  } catch (err) {
+    await rm(path, { force: true }); // a lock without a PID would look held for a while
+    throw err;
   } finally {
     await fh.close();
   }
+  const key = resolve(path);
+  heldHere.add(key);
   // Only our own file: a lock taken over from us (lockPart's idle holder) is the new holder's.
   return async () => {
+    heldHere.delete(key);
     if (sameLock(await pidLockHolder(path, 0), mine)) await rm(path, { force: true });
   };
 }
@@ -68,7 +80,10 @@ export async function pidLockHolder(path: string, writingMs: number): Promise<Pi
   const mtimeMs = s?.mtimeMs ?? 0;
   const n = Number(text.trim());
   const pid = Number.isInteger(n) && n > 0 ? n : null;
-  const held = pid !== null ? pidAlive(pid) : mtimeMs > 0 && Date.now() - mtimeMs < writingMs;
+  const held =
+    pid !== null
+      ? pidAlive(pid) && (pid !== procPid() || heldHere.has(resolve(path)))
+      : mtimeMs > 0 && Date.now() - mtimeMs < writingMs;
   return { pid, held, mtimeMs, ino: s?.ino ?? 0 };
 }
 
@@ -114,6 +129,7 @@ export async function waitForPidLock(
 ): Promise<() => Promise<void>> {
   let told = false;
   for (;;) {
+    opts.signal?.throwIfAborted();
     const release = await tryPidLock(path, mode);
     if (release) return release;
     const holder = await pidLockHolder(path, opts.writingMs);
@@ -137,5 +153,5 @@ export async function takePidLock(path: string, mode: number, busy: (holder: num
     if (holder.held) throw busy(holder.pid);
     await removeStaleLock(path, holder);
   }
-  throw new Error(`cannot take the lock ${path}`);
+  throw new UserError(`cannot take the lock ${path}: another piinit keeps taking it over (remove ${path}.break if no piinit runs)`);
 }

@@ -132,6 +132,7 @@ export function register(program: Command): void {
               sources,
               refreshBase,
               onStep: tty ? (s) => process.stdout.write(`${g.kind} ${g.role}: ${s}…\n`) : undefined,
+              onWait: (m) => process.stderr.write(`piinit: ${m}\n`),
               signal: interrupt.signal,
             },
           );

@@ -71,7 +71,12 @@ function overlaySafe(path: string): boolean {
   return !/[:,\\]/.test(path);
 }
 
-export async function prepareBuildRoot(base: BaseResult, work: string, opts: { signal?: AbortSignal } = {}): Promise<BuildRoot> {
+/** onWait hears once that the build waits for another that unpacks the same base. */
+export async function prepareBuildRoot(
+  base: BaseResult,
+  work: string,
+  opts: { signal?: AbortSignal; onWait?: (holder: number | null) => void } = {},
+): Promise<BuildRoot> {
   const root = join(work, 'root');
   const upper = join(work, 'upper');
   const overlayWork = join(work, 'overlay-work');
@@ -85,7 +90,7 @@ export async function prepareBuildRoot(base: BaseResult, work: string, opts: { s
     // Held from the look at the tree to the mount on it: a build that would unpack the tree
     // again sees every overlay that builds on the old one, and one that waits for it
     // mounts the new tree, not one half removed.
-    const unlock = await waitForPidLock(`${tree}.lock`, 0o644, { writingMs: LOCK_WRITING_MS, signal: opts.signal });
+    const unlock = await waitForPidLock(`${tree}.lock`, 0o644, { writingMs: LOCK_WRITING_MS, signal: opts.signal, onWait: opts.onWait });
     try {
       const lower = await baseTree(base);
       if (lower) {

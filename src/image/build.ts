@@ -48,6 +48,8 @@ export interface BuildOptions {
   sources?: string[];
   onStep?: (step: string) => void;
   onLine?: (line: string) => void;
+  /** Hears that the build waits for another piinit (for the user: it is not stuck). */
+  onWait?: (message: string) => void;
   /** Checked before each step: an aborted build stops there and cleans up (unmounts, removes its work directory). */
   signal?: AbortSignal;
 }
@@ -128,7 +130,10 @@ async function buildInto(raw: string, req: ImageRequest, opts: BuildOptions): Pr
   const partial = `${raw}.partial`;
   const work = await newWorkDir(opts.cacheDir, name);
   try {
-    const buildRoot = await step('root', () => prepareBuildRoot(base, work, { signal: opts.signal }));
+    const buildRoot = await step('root', () => prepareBuildRoot(base, work, {
+      signal: opts.signal,
+      onWait: (pid) => opts.onWait?.(`${name}: waiting for ${holderName(pid)}, which unpacks the same base`),
+    }));
     const dirs = { root: buildRoot.root, boot: join(work, 'boot'), data: join(work, 'data') };
     const devNodes = buildRoot.devNodes;
     let contentHash: string;

@@ -82,6 +82,10 @@ export async function pruneBases(dir: string, group: string, currentKey: string)
   // relative. A tree of the same name in another cache is kept too, which errs on the safe side.
   const mounted = new Set(overlayLowerDirs(mountinfo).map((d) => basename(d)));
   const stale = staleBases(entries, group, currentKey, Date.now(), mounted);
-  for (const name of stale) await rm(join(dir, name), { recursive: true, force: true });
+  for (const name of stale) {
+    await rm(join(dir, name), { recursive: true, force: true });
+    // The tree's lock (baseroot.ts), left by a build that was killed holding it.
+    if (name.endsWith('.root')) for (const lock of [`${name}.lock`, `${name}.lock.break`]) await rm(join(dir, lock), { force: true });
+  }
   return stale;
 }

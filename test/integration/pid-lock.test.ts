@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { pidAlive, pidLockHolder, procPid, removeStaleLock, tryPidLock, waitForPidLock } from '../../src/pid-lock.ts';
+import { pidAlive, pidLockHolder, procPid, removeStaleLock, takePidLock, tryPidLock, waitForPidLock } from '../../src/pid-lock.ts';
 
 /** The PID of a process that has exited. */
 function deadPid(): number {
@@ -78,4 +78,39 @@ test('many waiters on a dead holder lock: one at a time holds it', () =>
     assert.equal(most, 1);
     assert.equal(order.length, 8);
     await assert.rejects(readFile(lock), { code: 'ENOENT' });
+  }));
+
+test('a lock with our own PID that we do not hold was left by an earlier process with that PID (PID 1 in a container): taken over', () =>
+  inTemp(async (dir) => {
+    const lock = join(dir, 'x.lock');
+    await writeFile(lock, String(procPid()));
+    assert.equal((await pidLockHolder(lock, 10_000)).held, false);
+    const busy = () => new Error('refused');
+    const release = await takePidLock(lock, 0o644, busy);
+    assert.equal((await pidLockHolder(lock, 10_000)).held, true, 'now we hold it');
+    await assert.rejects(takePidLock(lock, 0o644, busy), /refused/, 'and a second taker in this process is refused');
+    await release();
+    await assert.rejects(readFile(lock), { code: 'ENOENT' });
+  }));
+
+test('a stale lock made again by the same PID is another lock: the one found stale is gone already', () =>
+  inTemp(async (dir) => {
+    const lock = join(dir, 'x.lock');
+    const pid = String(deadPid());
+    await writeFile(lock, pid);
+    const seen = await pidLockHolder(lock, 10_000);
+    await rm(lock);
+    await new Promise((r) => setTimeout(r, 5));
+    await writeFile(lock, pid);
+    await removeStaleLock(lock, seen);
+    assert.equal(await readFile(lock, 'utf8'), pid, 'same PID, but not the file that was found stale');
+  }));
+
+test('waiting for a lock stops at once when aborted', () =>
+  inTemp(async (dir) => {
+    const lock = join(dir, 'x.lock');
+    const release = await tryPidLock(lock, 0o644);
+    assert.ok(release);
+    await assert.rejects(waitForPidLock(lock, 0o644, { writingMs: 10_000, signal: AbortSignal.abort() }), { name: 'AbortError' });
+    await release();
   }));

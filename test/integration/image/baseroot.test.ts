@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { access, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -72,14 +73,16 @@ test('--refresh-base while a build runs on the unpacked base: that tree stays un
     const src = join(work, 'src');
     await mkdir(join(src, 'etc'), { recursive: true });
     await writeFile(join(src, 'etc/os-release'), 'ID=debian\n');
-    const tarball = join(work, 'base-y.tar');
-    const tree = join(work, 'base-y.root');
+    // A name of its own: trees are told in use by name (baseroot.ts), across caches.
+    const key = randomBytes(8).toString('hex');
+    const tarball = join(work, `base-${key}.tar`);
+    const tree = join(work, `base-${key}.root`);
     const pack = async () => {
       execFileSync('tar', ['--numeric-owner', '-cf', `${tarball}.new`, '-C', src, '.']);
       await rename(`${tarball}.new`, tarball);
     };
     await pack();
-    const base = { tarball, key: 'y', cached: false, pruned: [], builtAt: null };
+    const base = { tarball, key, cached: false, pruned: [], builtAt: null };
     const running = await prepareBuildRoot(base, join(work, 'running'));
     roots.push(running.root);
     assert.equal(running.overlay, true);
@@ -107,9 +110,14 @@ test('--refresh-base while a build runs on the unpacked base: that tree stays un
     holder = spawn('sleep', ['60'], { stdio: 'ignore' });
     await writeFile(`${tree}.lock`, String(holder.pid));
     const stop = new AbortController();
-    const waiting = prepareBuildRoot({ ...base, cached: true, builtAt: await birthTime(tarball) }, join(work, 'waiting'), { signal: stop.signal });
+    const waitedFor: (number | null)[] = [];
+    const waiting = prepareBuildRoot({ ...base, cached: true, builtAt: await birthTime(tarball) }, join(work, 'waiting'), {
+      signal: stop.signal,
+      onWait: (pid) => waitedFor.push(pid),
+    });
     setTimeout(() => stop.abort(), 700);
     await assert.rejects(waiting, { name: 'AbortError' });
+    assert.deepEqual(waitedFor, [holder.pid], 'told once, and for whom');
     assert.equal(await readFile(`${tree}.lock`, 'utf8'), String(holder.pid), 'the holder keeps its lock');
     // ...and once the holder is gone its lock is taken over.
     holder.kill('SIGKILL');

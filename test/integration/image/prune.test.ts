@@ -35,6 +35,8 @@ test('ensureBase on a cache hit marks the base used and prunes the stale ones of
     }
     await writeFile(join(dir, `bookworm-rpi-arm64-${'f'.repeat(16)}.tar`), '');
     await utimes(join(dir, `bookworm-rpi-arm64-${'f'.repeat(16)}.tar`), old, old);
+    // The tree lock (baseroot.ts) of a build that was killed holding it: it goes with its base.
+    await writeFile(join(dir, `${names(keys[2]!)[1]}.lock`), String(2 ** 22 + 1));
     // A running build's overlay over the oldest base.
     const r = await prepareBuildRoot({ tarball: join(dir, names(keys[4]!)[0]!), key: keys[4]!, cached: true, pruned: [], builtAt: null }, join(cache, 'work'));
     assert.equal(r.overlay, true);
