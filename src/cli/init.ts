@@ -26,8 +26,9 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       '\nWrites DIR/cluster.yaml (3 servers and 1 monitor on Raspberry Pi 4, N clients) and\n' +
-        `DIR/${SECRETS_FILE_NAME} (fresh gossip keys and ACL tokens), and adds the secrets file\n` +
-        'to DIR/.gitignore. Nothing is overwritten without --force. Secrets are never printed.',
+        `DIR/${SECRETS_FILE_NAME} (fresh gossip keys, ACL tokens, the cluster CA and the\n` +
+        'certificates), and adds the secrets file to DIR/.gitignore. Nothing is overwritten\n' +
+        'without --force. Secrets are never printed.',
     )
     .action(async (dir, opts) => {
       await init(dir, { force: opts.force === true, clients: opts.clients, secretsOnly: opts.secretsOnly === true });

@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .option('--state <dir>', 'state directory (default: ~/.local/state/piinit/<cluster name>)')
     .option('--netns', 'each node in its own network namespace on a bridge (root only; what partition tests need)')
     .option('--subnet <cidr>', 'local address range (default 127.0.100.0/24; 10.213.0.0/24 with --netns)')
-    .option('--cache <dir>', 'release cache (default: ~/.cache/piinit)')
+    .option('--cache <dir>', 'release cache (default: $XDG_CACHE_HOME/piinit or ~/.cache/piinit)')
     .option('--offline', 'use only releases already in the cache')
     .option('--timeout <seconds>', 'how long to wait for the cluster to become healthy', '180')
     .option('--no-wait', 'start the daemons and return without waiting for health')
