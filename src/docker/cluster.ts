@@ -3,7 +3,7 @@
 // explicit subnet, all labelled piinit.cluster=<name>. What was created is recorded in
 // <state>/docker.json, so status and down know the cluster runs in Docker.
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cidrsOverlap, parseCidr } from '../cluster/net.ts';
@@ -14,6 +14,7 @@ import { PORTS } from '../health/report.ts';
 import type { ContainerImageResult } from './build.ts';
 import { SYSTEMD_RUN_ARGS } from './container.ts';
 import { docker } from './engine.ts';
+import { purgeStateDir } from '../run/state.ts';
 
 export interface DockerNode {
   name: string;
@@ -152,7 +153,7 @@ export async function downDocker(stateDir: string, state: DockerState, opts: { p
   const volumes: string[] = [];
   if (opts.purge) {
     for (const n of state.nodes) if ((await docker(['volume', 'rm', n.volume], { reject: false })).ok) volumes.push(n.volume);
-    await rm(stateDir, { recursive: true, force: true });
+    await purgeStateDir(stateDir);
   }
   return { removed, volumes };
 }

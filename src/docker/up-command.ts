@@ -15,6 +15,7 @@ import { releaseBinaries } from '../run/binaries.ts';
 import { localAuth, localTargets } from '../run/local.ts';
 import { dockerizeCluster } from './dockerize.ts';
 import { checkDocker } from './engine.ts';
+import { checkStateDir } from '../run/state.ts';
 import { buildDockerImages } from './images.ts';
 import { type DockerState, stoppedContainers, upDocker } from './cluster.ts';
 
@@ -59,6 +60,7 @@ export async function upDockerCommand(cluster: Cluster, clusterArg: string, opts
   };
   await checkDocker();
   if (process.getuid?.() !== 0) throw new UserError('up --docker builds the role images (chroot, file owners) and needs root (run with sudo)');
+  await checkStateDir(opts.stateDir);
   const t0 = Date.now();
   const rel = await releaseBinaries(cluster, { cacheDir: opts.releaseCache, offline: opts.offline, onProgress: sayWaits });
   const nomadReason = rel.unavailable.find((u) => u.component === 'nomad')?.reason;

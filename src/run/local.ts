@@ -2,7 +2,7 @@
 // and start exactly the commands its systemd units would run (serviceCommands), each node
 // on its own address; stop exactly those again. Health is asked through src/health.
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Cluster, ComponentName } from '../cluster/types.ts';
 import { UserError } from '../errors.ts';
@@ -13,7 +13,7 @@ import { NOMAD_TLS_DIR } from '../render/nomad.ts';
 import { syncTree } from './files.ts';
 import { DEFAULT_LOOPBACK_SUBNET, DEFAULT_NETNS_SUBNET, localizeCluster } from './localize.ts';
 import { liveness, type Liveness, logTail, type ProcessRecord, startDaemon, stopDaemon } from './proc.ts';
-import { type LocalNode, type LocalState, lockState, readState, STATE_VERSION, statePaths, writeState } from './state.ts';
+import { type LocalNode, type LocalState, lockState, purgeStateDir, readState, STATE_VERSION, statePaths, writeState } from './state.ts';
 
 /** program name (as in serviceCommands: consul, nomad, prometheus, node_exporter) → executable. */
 export type Binaries = Partial<Record<ComponentName, string>>;
@@ -284,7 +284,7 @@ async function downLocked(stateDir: string, opts: { purge?: boolean; graceMs?: n
   const r: DownResult = { stopped: [], killed: [], notRunning: [], purged: false };
   if (!state) {
     if (opts.purge) {
-      await rm(stateDir, { recursive: true, force: true });
+      await purgeStateDir(stateDir);
       r.purged = true;
     }
     return r;
@@ -311,7 +311,7 @@ async function downLocked(stateDir: string, opts: { purge?: boolean; graceMs?: n
     await writeState(stateDir, state);
   }
   if (opts.purge && !opts.only) {
-    await rm(stateDir, { recursive: true, force: true });
+    await purgeStateDir(stateDir);
     r.purged = true;
   }
   return r;

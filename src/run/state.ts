@@ -1,7 +1,7 @@
 // The state directory of a local cluster: what `up` started (state.json), each node's
 // rendered files and data (nodes/<name>/), daemon logs (logs/). It survives `down`;
 // `down --purge` removes it.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
@@ -70,9 +70,40 @@ export async function writeState(dir: string, s: LocalState): Promise<void> {
   await rename(tmp, p);
 }
 
+/** What `up` and `up --docker` keep in a state directory; temp files start with the name of
+ *  the file they replace. */
+const STATE_ENTRIES = ['state.json', 'nodes', 'logs', 'lock', 'lock.break', 'local-tls.json', 'docker.json', 'images'];
+
+/** The names in a state directory that piinit does not make. Pure. */
+export function foreignEntries(names: string[]): string[] {
+  return names.filter((n) => !STATE_ENTRIES.includes(n) && !STATE_ENTRIES.some((e) => e.endsWith('.json') && n.startsWith(`${e}.`)));
+}
+
+/** UserError for a --state that holds files piinit did not make (a typo such as --state ~):
+ *  `down --purge` would remove them, and the lock could take a file of theirs for its own. */
+export async function checkStateDir(dir: string): Promise<void> {
+  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
+  const foreign = foreignEntries(names).sort();
+  if (foreign.length > 0) {
+    const listed = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? `, … (${foreign.length} in all)` : '');
+    throw new UserError(`${dir} is not a piinit state directory: it holds ${listed}, which piinit does not make; give another --state`);
+  }
+}
+
+/** Removes piinit's entries of a state directory, then the directory when nothing else is in it. */
+export async function purgeStateDir(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const n of names) if (foreignEntries([n]).length === 0) await rm(join(dir, n), { recursive: true, force: true });
+  await rmdir(dir).catch(() => undefined);
+}
+
 /** One `up` or `down` at a time per state directory. A lock left by a process that is gone
  *  is taken over. Returns the release function. */
 export async function lockState(dir: string): Promise<() => Promise<void>> {
+  await checkStateDir(dir);
   await mkdir(dir, { recursive: true, mode: 0o750 });
   return takePidLock(statePaths(dir).lock, 0o640, (pid) => new UserError(`${holderName(pid)} is starting or stopping the local cluster in ${dir}; wait for it to finish`));
 }

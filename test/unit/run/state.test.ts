@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { defaultStateDir, lockState, readState, STATE_VERSION, statePaths, writeState } from '../../../src/run/state.ts';
+import { defaultStateDir, foreignEntries, lockState, purgeStateDir, readState, STATE_VERSION, statePaths, writeState } from '../../../src/run/state.ts';
+import { downLocal } from '../../../src/run/local.ts';
+import { UserError } from '../../../src/errors.ts';
 
 test('state.json round-trips, written atomically and not world-readable', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'piinit-state-'));
@@ -50,4 +52,31 @@ test('one up/down at a time; a lock of a dead process is taken over', async (t) 
 test('default state dir follows XDG_STATE_HOME', () => {
   assert.equal(defaultStateDir('demo', { XDG_STATE_HOME: '/s', HOME: '/h' }), '/s/piinit/demo');
   assert.equal(defaultStateDir('demo', { HOME: '/h' }), '/h/.local/state/piinit/demo');
+});
+
+test('a --state that holds files piinit did not make: up and down refuse it, and a purge keeps what is not ours', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-state-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  assert.deepEqual(foreignEntries(['state.json', 'state.json.123.tmp', 'nodes', 'logs', 'lock', 'docker.json.x.tmp', 'images', 'notes.txt', 'Documents']), ['notes.txt', 'Documents']);
+
+  // A typo such as --state ~: nothing is stopped, locked or removed.
+  const home = join(dir, 'home');
+  await mkdir(home);
+  await writeFile(join(home, 'thesis.tex'), 'years of work');
+  const refused = (err: unknown) => err instanceof UserError && err.message === `${home} is not a piinit state directory: it holds thesis.tex, which piinit does not make; give another --state`;
+  await assert.rejects(downLocal(home, { purge: true }), refused);
+  await assert.rejects(lockState(home), refused);
+  assert.deepEqual(await readdir(home), ['thesis.tex']);
+
+  // A state directory someone put a file of theirs into after up: the purge leaves it.
+  const state = join(dir, 'state');
+  await mkdir(join(state, 'nodes', 'core1'), { recursive: true });
+  await mkdir(join(state, 'logs'));
+  await writeFile(join(state, 'local-tls.json'), '{}');
+  await purgeStateDir(state);
+  await assert.rejects(stat(state), { code: 'ENOENT' }, 'only ours: the directory goes');
+  await mkdir(join(state, 'logs'), { recursive: true });
+  await writeFile(join(state, 'keep.txt'), 'mine');
+  await purgeStateDir(state);
+  assert.deepEqual(await readdir(state), ['keep.txt']);
 });
