@@ -5,6 +5,7 @@ import { loadCluster } from '../cluster/load.ts';
 import type { Cluster } from '../cluster/types.ts';
 import { UserError } from '../errors.ts';
 import { formatReport, type ProcessLine } from '../health/format.ts';
+import { clusterAuth } from '../health/cluster-auth.ts';
 import type { HttpAuth } from '../health/http.ts';
 import { checkHealth, type HealthReport, PORTS, targetsFromCluster, targetsFromUrls } from '../health/report.ts';
 import { localAuth, localTargets, processStatus } from '../run/local.ts';
@@ -39,7 +40,7 @@ export function register(program: Command): void {
     .argument('[cluster]', 'cluster file', 'cluster.yaml')
     .option('--target <target...>', '"local" (the `piinit up` cluster), "cluster" (the addresses in cluster.yaml) or Consul server URLs')
     .option('--state <dir>', 'state directory of the local cluster (default: ~/.local/state/piinit/<cluster name>)')
-    .option('--token <token>', 'ACL token for Consul and Nomad (default: the operator tokens from the secrets file)')
+    .option('--token <token>', 'ACL token for Consul and Nomad (default from the secrets file: Consul\'s operator token and Nomad\'s bootstrap token; locally the bootstrap tokens)')
     .option('--ca <file>', 'CA certificate (PEM) for HTTPS (default: the cluster CA from the secrets file)')
     .option('--timeout <seconds>', 'per-request timeout', '3')
     .option('--json', 'print the report as JSON')
@@ -48,7 +49,8 @@ export function register(program: Command): void {
       `
 Without --target: the local cluster when \`piinit up\` has a state directory for this
 cluster (even a stopped one), otherwise the real cluster at the addresses in cluster.yaml.
-Against a real cluster the cluster CA and the operator tokens come from the secrets file.
+Against a real cluster the cluster CA and the tokens (Consul's operator token, Nomad's
+bootstrap token) come from the secrets file.
 Exit code 0 only when healthy: a Consul leader, every server a healthy voter, every member
 alive, node_exporter registered in Consul and reachable on every node, every Prometheus
 target up, and Nomad's leader, servers and clients — unless no Nomad binary was available
@@ -91,14 +93,7 @@ containers' addresses, from this host through the bridge of its Docker network.`
       } else {
         const real = targetArg.length === 1 && targetArg[0] === 'cluster';
         const targets = real ? targetsFromCluster(cluster) : targetsFromUrls(cluster, targetArg);
-        const t = cluster.secrets.tokens;
-        const auth: HttpAuth = {
-          ...(cluster.secrets.tls ? { ca: cluster.secrets.tls.ca.cert } : {}),
-          ...(t.consulOperator ? { consulToken: t.consulOperator } : {}),
-          ...(t.nomadOperator ? { nomadToken: t.nomadOperator } : {}),
-          serverNames: [`server.${cluster.datacenter}.${cluster.domain}`, 'server.global.nomad'],
-          ...(await authOverrides(opts)),
-        };
+        const auth: HttpAuth = { ...clusterAuth(cluster), ...(await authOverrides(opts)) };
         report = await checkHealth(targets, auth, timeoutMs);
         where = real ? `cluster "${cluster.name}" at the addresses in ${clusterArg}` : `cluster "${cluster.name}" via ${targetArg.join(', ')}`;
       }

@@ -5,7 +5,8 @@
 // ACL bootstrap uses, with the answers of Nomad's API documentation: /v1/status/leader (the
 // first server of retry_join, on its RPC port), /v1/acl/bootstrap (once: an operator
 // BootstrapSecret becomes the management token), /v1/acl/token/self (403 "ACL token not
-// found" for any other token). Each request is appended to <data_dir>/standin.log.
+// found" for any other token), /v1/agent/members and /v1/nodes (this agent alone; 403
+// "Permission denied" without the management token). Each request is appended to <data_dir>/standin.log.
 import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer as createHttp } from 'node:http';
 import { createServer as createHttps } from 'node:https';
@@ -44,6 +45,13 @@ const handle = (req, res) => {
     if (req.method === 'GET' && req.url === '/v1/acl/token/self') {
       if (management && token === management) return reply(200, { AccessorID: 'b780e702-98ce-521f-2e5f-c6b87de05b24', SecretID: management, Type: 'management' });
       return reply(403, 'ACL token not found');
+    }
+    // What piinit status reads; with ACLs on, only for the management token (Nomad answers
+    // 403 "Permission denied" to a token it does not know). This agent knows only itself.
+    if (req.method === 'GET' && (req.url === '/v1/agent/members' || req.url === '/v1/nodes')) {
+      if (cfg.acl?.enabled && (!management || token !== management)) return reply(403, 'Permission denied');
+      if (req.url === '/v1/nodes') return reply(200, []);
+      return reply(200, { ServerName: cfg.name, ServerRegion: 'global', Members: [{ Name: `${cfg.name}.global`, Addr: cfg.bind_addr, Port: 4648, Status: 'alive' }] });
     }
     reply(404, 'Invalid URL path');
   });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { Http, shapes } from '../../../src/health/http.ts';
+import { clusterAuth } from '../../../src/health/cluster-auth.ts';
 import { checkHealth } from '../../../src/health/report.ts';
 import { firstCrash, localAuth, localTargets, upLocal } from '../../../src/run/local.ts';
 import { withLocalTls } from '../../../src/run/local-security.ts';
@@ -76,6 +77,16 @@ test("piinit up with Nomad (a stand-in for its API): Nomad's ACL system is boots
   const standinLog = () => readFile(join(core1.root, 'opt/nomad/standin.log'), 'utf8');
   assert.match(await standinLog(), /^listening https$/m);
   assert.equal((await standinLog()).match(/^POST \/v1\/acl\/bootstrap 200$/gm)?.length, 1);
+
+  // What piinit status sends a real cluster gets Nomad's answers; the Nomad operator token,
+  // which is not created in Nomad, would be refused.
+  const targets = localTargets(local, first.state);
+  const asStatus = await checkHealth(targets, clusterAuth(local), 5000);
+  assert.equal(asStatus.nomad.state, 'checked');
+  assert.deepEqual(asStatus.nomad.problems.filter((p) => /403/.test(p)), [], asStatus.nomad.problems.join('\n'));
+  assert.ok(asStatus.nomad.servers.length > 0, JSON.stringify(asStatus.nomad));
+  const withOperator = await checkHealth(targets, { ...clusterAuth(local), nomadToken: local.secrets.tokens.nomadOperator! }, 5000);
+  assert.ok(withOperator.nomad.problems.some((p) => /cannot list Nomad servers \(HTTP 403/.test(p)), withOperator.nomad.problems.join('\n'));
 
   // A second up finds it done: no second bootstrap.
   await up();
