@@ -5,6 +5,7 @@ import { downLocal } from '../run/local.ts';
 import { defaultStateDir } from '../run/state.ts';
 import { downDocker, readDockerState } from '../docker/cluster.ts';
 import { checkDocker } from '../docker/engine.ts';
+import { secondsOption } from './seconds.ts';
 
 export function register(program: Command): void {
   program
@@ -25,6 +26,7 @@ A cluster started with \`piinit up --docker\`: its containers and network are re
 its named volumes (the nodes' /data) stay unless --purge is given.`,
     )
     .action(async (clusterArg, opts) => {
+      const graceMs = secondsOption('--grace', opts.grace, { allowZero: true }) * 1000;
       const { cluster } = await loadCluster(resolve(clusterArg));
       const stateDir = resolve(opts.state ?? defaultStateDir(cluster.name));
       const dockerState = await readDockerState(stateDir);
@@ -39,7 +41,7 @@ its named volumes (the nodes' /data) stay unless --purge is given.`,
         console.log(opts.purge ? `removed the volumes (${d.volumes.join(', ') || 'none left'}) and ${stateDir}` : `data kept in the volumes ${dockerState.nodes.map((n) => n.volume).join(', ')} (piinit down --purge removes them)`);
         return;
       }
-      const r = await downLocal(stateDir, { purge: !!opts.purge, graceMs: Number(opts.grace) * 1000 });
+      const r = await downLocal(stateDir, { purge: !!opts.purge, graceMs });
       if (opts.json) {
         console.log(JSON.stringify({ stateDir, ...r }, null, 2));
         return;

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { loadCluster } from '../cluster/load.ts';
 import type { Cluster } from '../cluster/types.ts';
 import { UserError } from '../errors.ts';
+import { secondsOption } from './seconds.ts';
 import { formatReport, type ProcessLine } from '../health/format.ts';
 import { clusterAuth } from '../health/cluster-auth.ts';
 import type { HttpAuth } from '../health/http.ts';
@@ -60,8 +61,7 @@ containers' addresses, from this host through the bridge of its Docker network.`
     )
     .action(async (clusterArg, opts) => {
       const { cluster } = await loadCluster(resolve(clusterArg));
-      const timeoutMs = Number(opts.timeout) * 1000;
-      if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UserError(`--timeout ${opts.timeout} is not a number of seconds`);
+      const timeoutMs = secondsOption('--timeout', opts.timeout) * 1000;
       const stateDir = resolve(opts.state ?? defaultStateDir(cluster.name));
       const state = await readState(stateDir);
       const dockerState = await readDockerState(stateDir);

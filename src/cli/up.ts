@@ -4,6 +4,7 @@ import { formatDiagnostic } from '../cluster/diagnostics.ts';
 import { loadCluster } from '../cluster/load.ts';
 import { ensureSecretsFile } from '../cluster/secrets.ts';
 import { UserError } from '../errors.ts';
+import { secondsOption } from './seconds.ts';
 import { formatReport, progressLine } from '../health/format.ts';
 import { defaultCacheDir } from '../releases/cache.ts';
 import { releaseBinaries } from '../run/binaries.ts';
@@ -53,8 +54,7 @@ nothing else. Exit code 0 once the cluster is healthy (see \`piinit status\`).
       const say = (s: string) => {
         if (!opts.json) console.log(s);
       };
-      const timeoutS = Number(opts.timeout);
-      if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UserError(`--timeout ${opts.timeout} is not a number of seconds`);
+      const timeoutS = secondsOption('--timeout', opts.timeout);
 
       const secrets = await ensureSecretsFile(clusterPath);
       if (secrets.created) say(`created ${secrets.path} (fresh secrets, mode 0600; keep it out of version control)`);
