@@ -2,7 +2,7 @@
 // when an existing file must not be replaced). The mode is set with fchmod, so the umask
 // never makes a secret readable by others.
 import { randomBytes } from 'node:crypto';
-import { link, open, rename, unlink } from 'node:fs/promises';
+import { link, open, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export class FileExistsError extends Error {
@@ -18,8 +18,14 @@ export async function writeFileAtomic(
   opts: { mode?: number; overwrite?: boolean } = {},
 ): Promise<void> {
   const mode = opts.mode ?? 0o644;
+  // A symlink (a secrets file kept elsewhere) is written through: its target gets the new
+  // content, rather than the link being replaced by a file beside the old one.
+  if (opts.overwrite) path = await realpath(path).catch(() => path);
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600);
+  const fh = await open(tmp, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
+    err.path = path; // the file the user asked for, not our temp name
+    throw err;
+  });
   try {
     await fh.chmod(mode);
     await fh.writeFile(data);

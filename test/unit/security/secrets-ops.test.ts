@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Command } from '@commander-js/extra-typings';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
+import { writeFileAtomic } from '../../../src/cluster/atomic-write.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -84,4 +85,36 @@ test('the piinit secrets commands keep the file 0600 and never print a secret', 
   assert.deepEqual(scanText(output, cluster.secrets, 'piinit secrets output'), []);
   assert.match(output, /valid until/);
   process.exitCode = undefined; // `secrets check` sets it, as the CLI does
+});
+
+test('a secrets file that is a symlink: rotate-gossip writes its target and keeps the link', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-secrets-link-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const quiet = process.stdout.write;
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  let before = '';
+  try {
+    await init(join(dir, 'c'), { force: false, clients: 1, secretsOnly: false });
+    await mkdir(join(dir, 'vault'), { mode: 0o700 });
+    const target = join(dir, 'vault', 'homelab.secrets.yaml');
+    await rename(join(dir, 'c', 'cluster.secrets.yaml'), target);
+    await symlink(target, join(dir, 'c', 'cluster.secrets.yaml'));
+    before = await readFile(target, 'utf8');
+    const program = new Command().exitOverride();
+    register(program);
+    await program.parseAsync(['node', 'piinit', 'secrets', 'rotate-gossip', join(dir, 'c', 'cluster.yaml')]);
+  } finally {
+    process.stdout.write = quiet;
+  }
+  assert.ok((await lstat(join(dir, 'c', 'cluster.secrets.yaml'))).isSymbolicLink(), 'still a link');
+  const after = await readFile(join(dir, 'vault', 'homelab.secrets.yaml'), 'utf8');
+  const gossip = (text: string) => /^consul_gossip_key: (.+)$/m.exec(text)?.[1];
+  assert.ok(gossip(before) && gossip(after));
+  assert.notEqual(gossip(after), gossip(before), 'the target has the new key');
+  assert.equal((await stat(join(dir, 'vault', 'homelab.secrets.yaml'))).mode & 0o777, 0o600);
+  assert.deepEqual((await readdir(join(dir, 'c'))).filter((n) => n.endsWith('.tmp')), []);
+});
+
+test('writeFileAtomic names the file asked for when it cannot write beside it, not its temp name', async () => {
+  await assert.rejects(writeFileAtomic('/nonexistent-piinit-dir/cluster.secrets.yaml', 'x', { overwrite: true }), { code: 'ENOENT', path: '/nonexistent-piinit-dir/cluster.secrets.yaml' });
 });
