@@ -29,7 +29,7 @@ export class YamlFile {
         // One broken line often yields several parser errors; the first says it best.
         if (seenLines.has(line)) continue;
         seenLines.add(line);
-        this.syntax.push({ file, line, column: col, path: '', severity, message: yamlMessage(e.message, text.slice(e.pos[0])) });
+        this.syntax.push({ file, line, column: col, path: '', severity, message: yamlMessage(e.message, text.slice(e.pos[0]), opts.secret === true) });
       }
     }
     let data: unknown;
@@ -39,7 +39,7 @@ export class YamlFile {
       } catch (err) {
         // An alias without its anchor, or too many aliases: found only when resolving them.
         const { line, col } = this.lines.linePos(firstAliasOffset(this.doc));
-        this.syntax.push({ file, line, column: col, path: '', severity: 'error', message: yamlMessage((err as Error).message) });
+        this.syntax.push({ file, line, column: col, path: '', severity: 'error', message: yamlMessage((err as Error).message, '', opts.secret === true) });
       }
     }
     this.data = data;
@@ -121,6 +121,12 @@ export class YamlFile {
         for (const key of issue.keys) {
           const hint = didYouMean(key, known);
           const elsewhere = placesOfKey(schema, key).map((w) => (w === '' ? 'at the top level' : `under ${w}:`));
+          if (this.opts.secret === true && !fieldLike(key)) {
+            // Its name is shown nowhere: it looks like a secret put where a key goes.
+            const d = this.diagnostic([...path, key], 'error', 'unknown field (not named here: it looks like a value, maybe a secret indented as a key)', { key: true });
+            out.push({ ...d, path: formatPath(path) });
+            continue;
+          }
           let msg = `unknown field "${key}"`;
           const special = unknownKeyHint(path, key);
           if (special) msg += ` here: ${special}`;
@@ -204,13 +210,23 @@ const EXPECTED: Record<string, string> = {
 
 /** The parser's message in our words, without the position we print anyway; `at` is the
  *  source from where it points. */
-function yamlMessage(m: string, at = ''): string {
+/** The parser's message, without the excerpt of the file it appends. In a secrets file also
+ *  without what follows a colon: "Unresolved alias …: <name>" and "Unresolved tag: <tag>"
+ *  quote the text, which there can be a key or a token. */
+function yamlMessage(m: string, at = '', secret = false): string {
   if (m.startsWith('Map keys must be unique')) {
     const key = /^["']?([^"':\n]+)/.exec(at)?.[1]?.trim();
-    return key ? `"${key}" appears twice in this mapping` : 'a key appears twice in this mapping';
+    return key && (!secret || fieldLike(key)) ? `"${key}" appears twice in this mapping` : 'a key appears twice in this mapping';
   }
   if (m.startsWith('Source contains multiple documents')) return "more than one YAML document (a second '---'): piinit reads one";
-  return m.replace(/ at line \d+, column \d+:?[\s\S]*$/, '').trim();
+  const plain = m.replace(/ at line \d+, column \d+:?[\s\S]*$/, '').trim();
+  return secret ? plain.replace(/:\s[\s\S]*$/, '') : plain;
+}
+
+/** Whether a key of a secrets file can be named in a message: field names are short snake
+ *  case; a token, key or PEM line put where a key goes is not. Pure. */
+function fieldLike(key: string): boolean {
+  return /^[a-z][a-z0-9_]{0,31}$/.test(key);
 }
 
 /** Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment). */

@@ -322,6 +322,34 @@ const cases: { name: string; yaml: string; secretsText?: string; expect: string[
     expect: ['cluster.secrets.yaml:1:1: error: expected a mapping (key: value lines), got text'],
   },
   {
+    name: 'a secret written as an alias: positioned, never echoed',
+    yaml: VALID,
+    secretsText:
+      'consul_gossip_key: *pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=\n' + 'nomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n',
+    expect: ['cluster.secrets.yaml:1:20: error: Unresolved alias (the anchor must be set before the alias)'],
+  },
+  {
+    name: 'a token behind a tag is not echoed',
+    yaml: VALID,
+    secretsText:
+      'consul_gossip_key: pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=\n' +
+      'nomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n' +
+      'tokens:\n  consul_agent: !0b678556-0a51-4f25-8a37-2f4aea2ab3ba\n',
+    expect: ['cluster.secrets.yaml:4:17: warning: Unresolved tag', 'cluster.secrets.yaml:4:54: error: tokens.consul_agent: is not a UUID token'],
+  },
+  {
+    name: 'a token indented as a key is not named',
+    yaml: VALID,
+    secretsText:
+      'consul_gossip_key: pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=\n' +
+      'nomad_gossip_key: L0Kx0oBuxOV1CBXUGTNtf36d/x4WYKUPwS6+zn8DYQ8=\n' +
+      'tokens:\n  consul_agent:\n  0b678556-0a51-4f25-8a37-2f4aea2ab3ba: y\n',
+    expect: [
+      'cluster.secrets.yaml:4:3: error: tokens.consul_agent: expected a string, got nothing (null)',
+      'cluster.secrets.yaml:5:3: error: tokens: unknown field (not named here: it looks like a value, maybe a secret indented as a key)',
+    ],
+  },
+  {
     name: 'a damaged certificate body (the header alone is not enough)',
     yaml: VALID,
     secretsText: renderSecretsYaml(generateSecrets(tlsNamesFromClusterData(parse(VALID)))).replace(/(-----BEGIN CERTIFICATE-----\n\s*)\S+/, '$1garbage!!'),
