@@ -1,7 +1,7 @@
 // The shape of cluster.yaml and of the secrets file (snake_case, as the user writes them).
 // Only what one field can say about itself is checked here; rules that relate fields
 // (duplicates, addresses inside the network, server count, board vs role) live in checks.ts.
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { BOARDS, ROLES } from './boards.ts';
 import { COMPONENTS } from './types.ts';
@@ -160,7 +160,22 @@ const PEM = (kind: 'CERTIFICATE' | 'PRIVATE KEY') =>
     }
   });
 
-const keyPair = z.strictObject({ cert: PEM('CERTIFICATE'), key: PEM('PRIVATE KEY') });
+/** The public half of a PEM certificate or private key (DER), or null when it cannot be read. */
+function publicDer(pem: string, kind: 'cert' | 'key'): Buffer | null {
+  try {
+    const key = kind === 'cert' ? new X509Certificate(pem).publicKey : createPublicKey(createPrivateKey(pem));
+    return key.export({ type: 'spki', format: 'der' });
+  } catch {
+    return null; // PEM() says what is wrong with it
+  }
+}
+
+/** A key that is not the certificate's (two keys swapped in an edit) would sign certificates
+ *  no one trusts, or serve TLS that fails. */
+const keyPair = z.strictObject({ cert: PEM('CERTIFICATE'), key: PEM('PRIVATE KEY') }).superRefine((v, ctx) => {
+  const [cert, key] = [publicDer(v.cert, 'cert'), publicDer(v.key, 'key')];
+  if (cert && key && !cert.equals(key)) ctx.addIssue({ code: 'custom', path: ['key'], message: 'is not the private key of the certificate in cert (their public keys differ)' });
+});
 
 /** The secrets file. Keys are the snake_case spelling of the fields of `Secrets` in types.ts. */
 export const secretsFileSchema = z.strictObject({

@@ -350,6 +350,20 @@ const cases: { name: string; yaml: string; secretsText?: string; expect: string[
     ],
   },
   {
+    name: 'two private keys swapped: each is named as not its certificate',
+    yaml: VALID,
+    secretsText: (() => {
+      const sec = generateSecrets(tlsNamesFromClusterData(parse(VALID)));
+      const tls = sec.tls!;
+      [tls.ca.key, tls.consulServer.key] = [tls.consulServer.key, tls.ca.key];
+      return renderSecretsYaml(sec);
+    })(),
+    expect: [
+      'cluster.secrets.yaml:18:10: error: tls.ca.key: is not the private key of the certificate in cert (their public keys differ)',
+      'cluster.secrets.yaml:39:10: error: tls.consul_server.key: is not the private key of the certificate in cert (their public keys differ)',
+    ],
+  },
+  {
     name: 'a damaged certificate body (the header alone is not enough)',
     yaml: VALID,
     secretsText: renderSecretsYaml(generateSecrets(tlsNamesFromClusterData(parse(VALID)))).replace(/(-----BEGIN CERTIFICATE-----\n\s*)\S+/, '$1garbage!!'),
