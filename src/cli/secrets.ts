@@ -2,6 +2,8 @@ import type { Command } from '@commander-js/extra-typings';
 import { loadCluster } from '../cluster/load.ts';
 import { writeSecretsFile } from '../cluster/secrets.ts';
 import type { Cluster, Secrets } from '../cluster/types.ts';
+import { existsSync } from 'node:fs';
+import { didYouMean } from '../cluster/yamlfile.ts';
 import { UserError } from '../errors.ts';
 import {
   checkSecrets,
@@ -26,6 +28,19 @@ async function save(cluster: Cluster, secrets: Secrets): Promise<void> {
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 
+const SUBCOMMANDS = ['generate', 'check', 'renew-certs', 'rotate-gossip'];
+
+/** generate is the default command, so a mistyped command ("secrets renew") arrives as its
+ *  cluster file: a word that is no file and has no '.' or '/' is taken for a command. */
+function checkGenerateArgs(args: string[]): void {
+  const [first, ...rest] = args;
+  if (first !== undefined && !/[./]/.test(first) && !existsSync(first)) {
+    const hint = SUBCOMMANDS.find((c) => c.startsWith(first)) ?? didYouMean(first, SUBCOMMANDS);
+    throw new UserError(`no such command: secrets ${first}${hint ? ` (did you mean "secrets ${hint}"?)` : ''}; the secrets commands are ${SUBCOMMANDS.join(', ')}`);
+  }
+  if (rest.length > 0) throw new UserError(`secrets generate takes one cluster file, not ${args.length} arguments`);
+}
+
 export function register(program: Command): void {
   const cmd = program
     .command('secrets')
@@ -42,7 +57,9 @@ export function register(program: Command): void {
     .description('Add whatever the secrets file lacks (ACL tokens, cluster CA and certificates); never replaces a value')
     .argument('[cluster]', 'the cluster file', 'cluster.yaml')
     .option('--secrets <file>', 'the secrets file (default: from cluster.yaml)')
-    .action(async (clusterPath, opts) => {
+    .allowExcessArguments(true)
+    .action(async (clusterPath, opts, command) => {
+      checkGenerateArgs(command.args);
       const cluster = await load(clusterPath, opts);
       const { secrets, added } = fillMissingSecrets(cluster);
       if (added.length === 0) {

@@ -118,3 +118,15 @@ test('a secrets file that is a symlink: rotate-gossip writes its target and keep
 test('writeFileAtomic names the file asked for when it cannot write beside it, not its temp name', async () => {
   await assert.rejects(writeFileAtomic('/nonexistent-piinit-dir/cluster.secrets.yaml', 'x', { overwrite: true }), { code: 'ENOENT', path: '/nonexistent-piinit-dir/cluster.secrets.yaml' });
 });
+
+test('a mistyped secrets command is named as one, with the command meant, not taken for a cluster file', async () => {
+  const run = async (...args: string[]) => {
+    const program = new Command().exitOverride();
+    register(program);
+    await program.parseAsync(['node', 'piinit', 'secrets', ...args]);
+  };
+  await assert.rejects(run('renew'), { message: 'no such command: secrets renew (did you mean "secrets renew-certs"?); the secrets commands are generate, check, renew-certs, rotate-gossip' });
+  await assert.rejects(run('chek', 'cluster.yaml'), { message: /^no such command: secrets chek \(did you mean "secrets check"\?\)/ });
+  await assert.rejects(run('./cluster.yaml', 'extra'), { message: 'secrets generate takes one cluster file, not 2 arguments' });
+  await assert.rejects(run('./no-such-cluster.yaml'), { message: /no-such-cluster\.yaml not found/ });
+});
