@@ -156,8 +156,15 @@ export async function startVm(o: VmOptions): Promise<Vm> {
       await writeFile(dtb, withoutAsb(await readFile(dtb)));
       // No network and no RNG device to add: a Pi Zero has neither Ethernet nor virtio; the
       // SoC's own RNG is emulated.
+      // -icount: the guest's clock counts instructions, not host time. Linux sets the
+      // BCM2835 system timer's next event as "counter now + at least 15 µs", and qemu's
+      // timer fires only when the counter reaches it again (after 2^32 µs, 71 minutes) if
+      // the counter has already passed it. With host time, a host that preempts qemu for
+      // 15 µs between the guest's read and write left the guest asleep for 71 minutes (seen
+      // in CI); counted in instructions, those few instructions take nanoseconds. sleep=off:
+      // idle guest time passes at once rather than in real time.
       cmd = [
-        'qemu-system-arm', '-M', 'raspi0', '-kernel', kernel, '-initrd', initrd, '-dtb', dtb, '-append', append,
+        'qemu-system-arm', '-M', 'raspi0', '-icount', 'shift=0,sleep=off', '-kernel', kernel, '-initrd', initrd, '-dtb', dtb, '-append', append,
         '-drive', `file=${o.image},format=raw,if=sd,cache=unsafe`,
         '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
       ];
