@@ -2,6 +2,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { ClusterValidationError, formatDiagnostic, type Diagnostic } from '../cluster/diagnostics.ts';
 import { loadCluster } from '../cluster/load.ts';
 import { nodesWithRole, type Cluster } from '../cluster/types.ts';
+import { environmentError, UserError } from '../errors.ts';
 
 export function register(program: Command): void {
   program
@@ -25,7 +26,11 @@ export function register(program: Command): void {
           process.exitCode = 1;
           return;
         }
-        throw e;
+        // A file that cannot be read at all (missing, a directory, no permission): scripts
+        // still get JSON on stdout; the message goes to stderr as always.
+        const userError = e instanceof UserError ? e : environmentError(e);
+        if (opts.json && userError) process.stdout.write(`${JSON.stringify({ ok: false, diagnostics: [], error: userError.message }, null, 2)}\n`);
+        throw userError ?? e;
       }
     });
 }

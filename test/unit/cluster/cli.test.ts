@@ -88,6 +88,13 @@ test('validate --json: the cluster without secrets, or the diagnostics', async (
       message: '"nope" is not a MAC address (expected six hex bytes like dc:a6:32:12:34:56)',
     },
   ]);
+
+  // A file that cannot be read at all: still JSON on stdout, the message on stderr.
+  const missing = piinit(['validate', join(t.dir, 'no-such.yaml'), '--json']);
+  assert.equal(missing.status, 1);
+  const message = `cluster file ${join(t.dir, 'no-such.yaml')} not found (create one with: piinit init)`;
+  assert.deepEqual(JSON.parse(missing.stdout), { ok: false, diagnostics: [], error: message });
+  assert.equal(missing.stderr, `piinit: ${message}\n`);
 });
 
 test('validate --secrets: another secrets file; a missing cluster file is a plain error', async () => {
