@@ -78,14 +78,17 @@ export interface OpenSourceOptions {
   bmap?: string | null;
 }
 
+/** burn's exit status for what it refuses before writing anything (docs/burn.md). */
+const REFUSED = 2;
+
 export async function openSource(path: string, opts: OpenSourceOptions = {}): Promise<ImageSource> {
   let st;
   try {
     st = await stat(path);
   } catch {
-    throw new UserError(`image ${path} does not exist`);
+    throw new UserError(`image ${path} does not exist`, REFUSED);
   }
-  if (!st.isFile()) throw new UserError(`image ${path} is not a regular file`);
+  if (!st.isFile()) throw new UserError(`image ${path} is not a regular file`, REFUSED);
   const compressed = await isXz(path);
   const bmapPath = opts.bmap === undefined ? await findBmap(path) : opts.bmap;
   let map: BlockMap | null = null;
@@ -94,19 +97,19 @@ export async function openSource(path: string, opts: OpenSourceOptions = {}): Pr
     try {
       xml = await readFile(bmapPath, 'utf8');
     } catch {
-      throw new UserError(`block map ${bmapPath} cannot be read`);
+      throw new UserError(`block map ${bmapPath} cannot be read`, REFUSED);
     }
     map = parseBmapXml(xml);
   }
   if (compressed) {
     const size = await xzUncompressedSize(path);
     if (map && map.imageSize !== size) {
-      throw new UserError(`block map ${bmapPath} is for an image of ${map.imageSize} bytes, but ${path} unpacks to ${size}`);
+      throw new UserError(`block map ${bmapPath} is for an image of ${map.imageSize} bytes, but ${path} unpacks to ${size}`, REFUSED);
     }
     return { ...(map ? xzWithMap(path, map) : xzStreamed(path, size)), bmapPath };
   }
   if (map && map.imageSize !== st.size) {
-    throw new UserError(`block map ${bmapPath} is for an image of ${map.imageSize} bytes, but ${path} has ${st.size}`);
+    throw new UserError(`block map ${bmapPath} is for an image of ${map.imageSize} bytes, but ${path} has ${st.size}`, REFUSED);
   }
   return { ...rawWithMap(path, map ?? (await createBlockMap(path)), map ? 'bmap-file' : 'allocation'), bmapPath };
 }

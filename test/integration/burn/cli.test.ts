@@ -124,6 +124,11 @@ test('refused before a byte is written: too small, mounted, the system disk; a l
   assert.ok(readFileSync(img).equals(imgBefore), 'the image is untouched');
   assert.equal(existsSync(missing), false, 'no file was made in /dev');
 
+  // An image that is not there is refused too (2), not a failed card (1).
+  r = piinit(['burn', `${img}.missing`, ok.dev, '--yes', '--allow-loop']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, `piinit: image ${img}.missing does not exist\n`);
+
   for (const c of [small, ok]) assert.equal(head(c.file)[0], 0xa5, `${c.dev} untouched`);
   assert.equal(head(fsFile, 2048).readUInt16LE(1024 + 56), 0xef53, 'the mounted ext4 is untouched');
 
