@@ -3,6 +3,7 @@ import { ClusterValidationError, formatDiagnostic, type Diagnostic } from '../cl
 import { loadCluster } from '../cluster/load.ts';
 import { nodesWithRole, type Cluster } from '../cluster/types.ts';
 import { environmentError, UserError } from '../errors.ts';
+import { checkSecrets, type CheckItem } from '../security/secrets-ops.ts';
 
 export function register(program: Command): void {
   program
@@ -18,8 +19,11 @@ export function register(program: Command): void {
     .action(async (clusterPath, opts) => {
       try {
         const { cluster, warnings } = await loadCluster(clusterPath, { secretsPath: opts.secrets });
-        if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, cluster: publicView(cluster), warnings }, null, 2)}\n`);
-        else process.stdout.write(summary(cluster, warnings));
+        // What `piinit secrets check` finds (certificates that no longer name the servers,
+        // missing tokens): warnings here, so a changed address is noticed before images are built.
+        const secrets = checkSecrets(cluster).filter((i) => i.severity !== 'ok');
+        if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, cluster: publicView(cluster), warnings, secrets }, null, 2)}\n`);
+        else process.stdout.write(summary(cluster, warnings, secrets));
       } catch (e) {
         if (opts.json && e instanceof ClusterValidationError) {
           process.stdout.write(`${JSON.stringify({ ok: false, diagnostics: e.diagnostics }, null, 2)}\n`);
@@ -46,7 +50,7 @@ function table(rows: string[][]): string {
   return rows.map((r) => `  ${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`.trimEnd()).join('\n');
 }
 
-export function summary(c: Cluster, warnings: Diagnostic[]): string {
+export function summary(c: Cluster, warnings: Diagnostic[], secrets: CheckItem[] = []): string {
   const lines: string[] = [];
   lines.push(`cluster   ${c.name} (datacenter ${c.datacenter}, Consul domain ${c.domain})`);
   lines.push(`files     ${c.files.cluster}, secrets in ${c.files.secrets}`);
@@ -82,6 +86,10 @@ export function summary(c: Cluster, warnings: Diagnostic[]): string {
   if (warnings.length) {
     lines.push('', 'warnings');
     for (const w of warnings) lines.push(`  ${formatDiagnostic(w)}`);
+  }
+  if (secrets.length) {
+    lines.push('', `secrets (${c.files.secrets}; piinit secrets check)`);
+    for (const i of secrets) lines.push(`  ${i.severity === 'error' ? 'problem' : 'warning'}: ${i.what}: ${i.detail}`);
   }
   const count = (role: 'server' | 'client' | 'monitor', word: string) => {
     const n = nodesWithRole(c, role).length;

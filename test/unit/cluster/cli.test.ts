@@ -192,3 +192,20 @@ test('init --clients 999 writes a file its own validate accepts (distinct MACs)'
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /999 clients/);
 });
+
+test('validate names what secrets check would: certificates that no longer name a server', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-validate-certs-'));
+  dirs.push(dir);
+  assert.equal(piinit(['init', join(dir, 'c')]).status, 0);
+  const file = join(dir, 'c', 'cluster.yaml');
+  const fresh = piinit(['validate', file]);
+  assert.equal(fresh.status, 0, fresh.stderr);
+  assert.doesNotMatch(fresh.stdout, /^secrets/m);
+
+  await writeFile(file, (await readFile(file, 'utf8')).replace('address: 192.168.1.11\n', 'address: 192.168.1.111\n'));
+  const moved = piinit(['validate', file]);
+  assert.equal(moved.status, 0, 'a warning: the files themselves are valid');
+  assert.match(moved.stdout, /^ {2}problem: Consul server certificate: does not name 192\.168\.1\.111 \(servers changed\? run: piinit secrets renew-certs\)$/m);
+  const json = JSON.parse(piinit(['validate', file, '--json']).stdout);
+  assert.deepEqual(json.secrets.map((i: { what: string }) => i.what), ['Consul server certificate', 'Nomad server certificate']);
+});
