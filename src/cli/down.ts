@@ -38,7 +38,7 @@ its named volumes (the nodes' /data) stay unless --purge is given.`,
           return;
         }
         console.log(`removed ${d.removed.length} containers and the network ${dockerState.network}`);
-        console.log(opts.purge ? `removed the volumes (${d.volumes.join(', ') || 'none left'}) and ${stateDir}` : `data kept in the volumes ${dockerState.nodes.map((n) => n.volume).join(', ')} (piinit down --purge removes them)`);
+        console.log(opts.purge ? `removed the volumes (${d.volumes.join(', ') || 'none left'}) and ${purgedWhat(stateDir, d.kept)}` : `data kept in the volumes ${dockerState.nodes.map((n) => n.volume).join(', ')} (piinit down --purge removes them)`);
         return;
       }
       const r = await downLocal(stateDir, { purge: !!opts.purge, graceMs });
@@ -50,6 +50,11 @@ its named volumes (the nodes' /data) stay unless --purge is given.`,
       if (n === 0 && r.notRunning.length === 0) console.log(`no local cluster was running for "${cluster.name}"`);
       else console.log(`stopped ${n} daemons${r.killed.length ? ` (${r.killed.length} needed SIGKILL: ${r.killed.join(', ')})` : ''}`);
       if (r.notRunning.length) console.log(`already gone: ${r.notRunning.join(', ')}`);
-      console.log(r.purged ? `removed ${stateDir}` : `data kept in ${stateDir} (piinit down --purge removes it)`);
+      console.log(r.purged ? `removed ${purgedWhat(stateDir, r.kept)}` : `data kept in ${stateDir} (piinit down --purge removes it)`);
     });
+}
+
+/** What a purge removed, for its message. Pure. */
+export function purgedWhat(stateDir: string, kept: string[]): string {
+  return kept.length ? `piinit's files from ${stateDir} (kept it for what piinit did not make: ${kept.join(', ')})` : stateDir;
 }

@@ -144,18 +144,19 @@ export async function upDocker(
 }
 
 /** Removes the containers and the network; with purge also the volumes and the state file. */
-export async function downDocker(stateDir: string, state: DockerState, opts: { purge?: boolean }): Promise<{ removed: string[]; volumes: string[] }> {
+export async function downDocker(stateDir: string, state: DockerState, opts: { purge?: boolean }): Promise<{ removed: string[]; volumes: string[]; kept: string[] }> {
   const removed: string[] = [];
   for (const n of [...state.nodes].reverse()) {
     if ((await docker(['rm', '-f', n.container], { reject: false })).ok) removed.push(n.container);
   }
   await docker(['network', 'rm', state.network], { reject: false });
   const volumes: string[] = [];
+  let kept: string[] = [];
   if (opts.purge) {
     for (const n of state.nodes) if ((await docker(['volume', 'rm', n.volume], { reject: false })).ok) volumes.push(n.volume);
-    await purgeStateDir(stateDir);
+    kept = await purgeStateDir(stateDir);
   }
-  return { removed, volumes };
+  return { removed, volumes, kept };
 }
 
 /** Containers of the cluster that are not running. */

@@ -263,11 +263,13 @@ export interface DownResult {
   killed: string[];
   notRunning: string[];
   purged: boolean;
+  /** With purge: files piinit did not make, kept with the directory. */
+  kept: string[];
 }
 
 /** Stops what `up` recorded, clients and Prometheus before servers (so they leave cleanly). */
 export async function downLocal(stateDir: string, opts: { purge?: boolean; graceMs?: number; only?: string[] } = {}): Promise<DownResult> {
-  if (!existsSync(stateDir)) return { stopped: [], killed: [], notRunning: [], purged: false };
+  if (!existsSync(stateDir)) return { stopped: [], killed: [], notRunning: [], purged: false, kept: [] };
   const release = await lockState(stateDir);
   let purged = false;
   try {
@@ -281,10 +283,10 @@ export async function downLocal(stateDir: string, opts: { purge?: boolean; grace
 
 async function downLocked(stateDir: string, opts: { purge?: boolean; graceMs?: number; only?: string[] }): Promise<DownResult> {
   const state = await readState(stateDir);
-  const r: DownResult = { stopped: [], killed: [], notRunning: [], purged: false };
+  const r: DownResult = { stopped: [], killed: [], notRunning: [], purged: false, kept: [] };
   if (!state) {
     if (opts.purge) {
-      await purgeStateDir(stateDir);
+      r.kept = await purgeStateDir(stateDir);
       r.purged = true;
     }
     return r;
@@ -311,7 +313,7 @@ async function downLocked(stateDir: string, opts: { purge?: boolean; graceMs?: n
     await writeState(stateDir, state);
   }
   if (opts.purge && !opts.only) {
-    await purgeStateDir(stateDir);
+    r.kept = await purgeStateDir(stateDir);
     r.purged = true;
   }
   return r;

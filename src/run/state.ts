@@ -70,22 +70,26 @@ export async function writeState(dir: string, s: LocalState): Promise<void> {
   await rename(tmp, p);
 }
 
-/** What `up` and `up --docker` keep in a state directory; temp files start with the name of
- *  the file they replace. */
+/** What `up` and `up --docker` keep in a state directory. */
 const STATE_ENTRIES = ['state.json', 'nodes', 'logs', 'lock', 'lock.break', 'local-tls.json', 'docker.json', 'images'];
+/** The temp files they are written through: writeState's `state.json.<pid>.tmp`, and
+ *  writeFileAtomic's `.<name>.<hex>.tmp`, left behind by a run that was killed mid-write. */
+const STATE_TEMP = /^(state\.json\.\d+\.tmp|\.(state|docker|local-tls)\.json\.[0-9a-f]+\.tmp)$/;
 
 /** The names in a state directory that piinit does not make. Pure. */
 export function foreignEntries(names: string[]): string[] {
-  return names.filter((n) => !STATE_ENTRIES.includes(n) && !STATE_ENTRIES.some((e) => e.endsWith('.json') && n.startsWith(`${e}.`)));
+  return names.filter((n) => !STATE_ENTRIES.includes(n) && !STATE_TEMP.test(n));
 }
 
-/** UserError for a --state that holds files piinit did not make (a typo such as --state ~):
- *  `down --purge` would remove them, and the lock could take a file of theirs for its own. */
+/** UserError for a --state that is no piinit state directory and holds files piinit did not
+ *  make (a typo such as --state ~): up would litter it and down --purge empty it. One with
+ *  piinit's state in it is ours, whatever else was put beside it (a purge keeps that). */
 export async function checkStateDir(dir: string): Promise<void> {
   const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [] as string[];
     throw err;
   });
+  if (names.includes('state.json') || names.includes('docker.json')) return;
   const foreign = foreignEntries(names).sort();
   if (foreign.length > 0) {
     const listed = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? `, … (${foreign.length} in all)` : '');
@@ -93,11 +97,19 @@ export async function checkStateDir(dir: string): Promise<void> {
   }
 }
 
-/** Removes piinit's entries of a state directory, then the directory when nothing else is in it. */
-export async function purgeStateDir(dir: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
+/** Removes piinit's entries of a state directory, then the directory when nothing else is in
+ *  it; returns the names it kept (files piinit did not make). */
+export async function purgeStateDir(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
   for (const n of names) if (foreignEntries([n]).length === 0) await rm(join(dir, n), { recursive: true, force: true });
-  await rmdir(dir).catch(() => undefined);
+  const kept = foreignEntries(names).sort();
+  if (kept.length === 0) await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+  return kept;
 }
 
 /** One `up` or `down` at a time per state directory. A lock left by a process that is gone

@@ -54,10 +54,13 @@ test('default state dir follows XDG_STATE_HOME', () => {
   assert.equal(defaultStateDir('demo', { HOME: '/h' }), '/h/.local/state/piinit/demo');
 });
 
-test('a --state that holds files piinit did not make: up and down refuse it, and a purge keeps what is not ours', async (t) => {
+test('a --state that is no piinit state directory and holds other files is refused; a purge keeps what is not ours', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'piinit-state-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  assert.deepEqual(foreignEntries(['state.json', 'state.json.123.tmp', 'nodes', 'logs', 'lock', 'docker.json.x.tmp', 'images', 'notes.txt', 'Documents']), ['notes.txt', 'Documents']);
+  assert.deepEqual(
+    foreignEntries(['state.json', 'state.json.123.tmp', '.docker.json.a1b2c3d4e5f6.tmp', '.local-tls.json.0f0f0f0f0f0f.tmp', 'nodes', 'logs', 'lock', 'images', 'notes.txt', '.bashrc']),
+    ['notes.txt', '.bashrc'],
+  );
 
   // A typo such as --state ~: nothing is stopped, locked or removed.
   const home = join(dir, 'home');
@@ -68,15 +71,21 @@ test('a --state that holds files piinit did not make: up and down refuse it, and
   await assert.rejects(lockState(home), refused);
   assert.deepEqual(await readdir(home), ['thesis.tex']);
 
-  // A state directory someone put a file of theirs into after up: the purge leaves it.
+  // A state directory (state.json in it) someone put a file of theirs into: still ours to
+  // stop and purge, and the purge leaves their file and the directory.
   const state = join(dir, 'state');
   await mkdir(join(state, 'nodes', 'core1'), { recursive: true });
   await mkdir(join(state, 'logs'));
   await writeFile(join(state, 'local-tls.json'), '{}');
-  await purgeStateDir(state);
+  await writeFile(join(state, '.local-tls.json.0a1b2c3d4e5f.tmp'), '{}'); // a killed up's
+  assert.deepEqual(await purgeStateDir(state), []);
   await assert.rejects(stat(state), { code: 'ENOENT' }, 'only ours: the directory goes');
   await mkdir(join(state, 'logs'), { recursive: true });
+  await writeState(state, { version: STATE_VERSION, cluster: { name: 'demo', file: '/x/cluster.yaml' }, mode: 'loopback', subnet: '127.0.100.0/24', nodes: [], processes: {}, unavailable: [], raftMultiplier: 3 });
   await writeFile(join(state, 'keep.txt'), 'mine');
-  await purgeStateDir(state);
+  const release = await lockState(state);
+  await release();
+  const down = await downLocal(state, { purge: true });
+  assert.deepEqual([down.purged, down.kept], [true, ['keep.txt']]);
   assert.deepEqual(await readdir(state), ['keep.txt']);
 });
