@@ -2,8 +2,9 @@
 // when an existing file must not be replaced). The mode is set with fchmod, so the umask
 // never makes a secret readable by others.
 import { randomBytes } from 'node:crypto';
-import { link, open, realpath, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { link, lstat, open, readlink, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { UserError } from '../errors.ts';
 
 export class FileExistsError extends Error {
   constructor(readonly path: string) {
@@ -12,18 +13,30 @@ export class FileExistsError extends Error {
   }
 }
 
+/** Where writing path lands: the file at the end of its symlinks, also when that file does
+ *  not exist yet (a dangling link is written through, not replaced). */
+async function linkTarget(path: string): Promise<string> {
+  for (let hops = 0; hops < 40; hops++) {
+    const st = await lstat(path).catch(() => null);
+    if (!st?.isSymbolicLink()) return path;
+    path = resolve(dirname(path), await readlink(path));
+  }
+  throw new UserError(`${path}: too many levels of symbolic links`);
+}
+
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   opts: { mode?: number; overwrite?: boolean } = {},
 ): Promise<void> {
   const mode = opts.mode ?? 0o644;
+  const asked = path;
   // A symlink (a secrets file kept elsewhere) is written through: its target gets the new
   // content, rather than the link being replaced by a file beside the old one.
-  if (opts.overwrite) path = await realpath(path).catch(() => path);
+  if (opts.overwrite) path = await linkTarget(path);
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
-    err.path = path; // the file the user asked for, not our temp name
+    err.path = asked; // the file the user asked for, not our temp name
     throw err;
   });
   try {

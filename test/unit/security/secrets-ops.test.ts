@@ -119,6 +119,19 @@ test('writeFileAtomic names the file asked for when it cannot write beside it, n
   await assert.rejects(writeFileAtomic('/nonexistent-piinit-dir/cluster.secrets.yaml', 'x', { overwrite: true }), { code: 'ENOENT', path: '/nonexistent-piinit-dir/cluster.secrets.yaml' });
 });
 
+test('writeFileAtomic through a relative symlink whose target does not exist yet: the target is made, the link stays', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-atomic-link-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'vault'));
+  await mkdir(join(dir, 'c'));
+  await symlink('../vault/secrets.yaml', join(dir, 'c', 'cluster.secrets.yaml'));
+  await writeFileAtomic(join(dir, 'c', 'cluster.secrets.yaml'), 'new', { overwrite: true, mode: 0o600 });
+  assert.ok((await lstat(join(dir, 'c', 'cluster.secrets.yaml'))).isSymbolicLink());
+  assert.equal(await readFile(join(dir, 'vault', 'secrets.yaml'), 'utf8'), 'new');
+  await symlink('loop', join(dir, 'loop'));
+  await assert.rejects(writeFileAtomic(join(dir, 'loop'), 'x', { overwrite: true }), /too many levels of symbolic links/);
+});
+
 test('a mistyped secrets command is named as one, with the command meant, not taken for a cluster file', async () => {
   const run = async (...args: string[]) => {
     const program = new Command().exitOverride();
