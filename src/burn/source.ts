@@ -10,6 +10,9 @@ import { promisify } from 'node:util';
 import { UserError } from '../errors.ts';
 import { createBlockMap, parseBmapXml, type BlockMap } from '../image/bmap.ts';
 
+/** burn's exit status for what it refuses before writing anything (docs/burn.md). */
+const REFUSED = 2;
+
 const run = promisify(execFile);
 
 export interface Chunk {
@@ -69,7 +72,7 @@ async function xzUncompressedSize(path: string): Promise<number> {
     if (!Number.isFinite(size)) throw new Error('no size');
     return size;
   } catch (err) {
-    throw new UserError(`cannot read the size of ${path} with xz --list (${(err as Error).message.split('\n')[0]}); is xz installed?`);
+    throw new UserError(`cannot read the size of ${path} with xz --list (${(err as Error).message.split('\n')[0]}); is xz installed?`, REFUSED);
   }
 }
 
@@ -77,9 +80,6 @@ export interface OpenSourceOptions {
   /** A .bmap file; undefined: look next to the image; null: do not use one. */
   bmap?: string | null;
 }
-
-/** burn's exit status for what it refuses before writing anything (docs/burn.md). */
-const REFUSED = 2;
 
 export async function openSource(path: string, opts: OpenSourceOptions = {}): Promise<ImageSource> {
   let st;
@@ -99,7 +99,11 @@ export async function openSource(path: string, opts: OpenSourceOptions = {}): Pr
     } catch {
       throw new UserError(`block map ${bmapPath} cannot be read`, REFUSED);
     }
-    map = parseBmapXml(xml);
+    try {
+      map = parseBmapXml(xml);
+    } catch (err) {
+      throw err instanceof UserError ? new UserError(err.message, REFUSED) : err;
+    }
   }
   if (compressed) {
     const size = await xzUncompressedSize(path);

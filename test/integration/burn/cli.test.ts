@@ -1,7 +1,7 @@
 // `piinit burn` and `piinit devices` as a user runs them, on loop devices made here.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { createBlockMap } from '../../../src/image/bmap.ts';
@@ -128,6 +128,10 @@ test('refused before a byte is written: too small, mounted, the system disk; a l
   r = piinit(['burn', `${img}.missing`, ok.dev, '--yes', '--allow-loop']);
   assert.equal(r.status, 2, r.stderr);
   assert.equal(r.stderr, `piinit: image ${img}.missing does not exist\n`);
+  writeFileSync(`${img}.junk.bmap`, '<not a block map/>');
+  r = piinit(['burn', img, ok.dev, '--yes', '--allow-loop', '--bmap', `${img}.junk.bmap`]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, 'piinit: block map: not a bmap file (no <bmap version="...">)\n');
 
   for (const c of [small, ok]) assert.equal(head(c.file)[0], 0xa5, `${c.dev} untouched`);
   assert.equal(head(fsFile, 2048).readUInt16LE(1024 + 56), 0xef53, 'the mounted ext4 is untouched');
