@@ -8,8 +8,8 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { BaseResult } from './base.ts';
 import { devNodeExcludes } from './devnodes.ts';
-import { readMountinfo, unpackTmpPath } from './orphans.ts';
-import { overlayLowerDirs } from './prune.ts';
+import { unpackTmpPath } from './orphans.ts';
+import { mountedLowerNames } from './prune.ts';
 import { LOCK_WRITING_MS, waitForPidLock } from '../pid-lock.ts';
 import { inUserNamespace } from './rootless.ts';
 import { run } from './run.ts';
@@ -34,12 +34,6 @@ export function treePathOf(base: BaseResult): string {
   return base.tarball.replace(/\.tar$/, '.root');
 }
 
-/** Whether a mounted overlay builds on tree: a running build's root. By name, as prune.ts
- *  does: a mount shows the path as it was given. */
-async function lowerLayerInUse(tree: string): Promise<boolean> {
-  return overlayLowerDirs(await readMountinfo()).some((d) => basename(d) === basename(tree));
-}
-
 /** The base unpacked once beside its tarball (again when the tarball was just rebuilt, or
  *  is newer than the tree: a rebuild stopped while unpacking left the last base's tree).
  *  null when the tree is out of date but running builds build on it (--refresh-base while
@@ -52,7 +46,7 @@ export async function baseTree(base: BaseResult): Promise<string | null> {
   // one can set it back.
   const current = s?.isDirectory() && (base.builtAt === null || s.ctimeMs >= base.builtAt.getTime());
   if (current && base.cached) return tree;
-  if (s && (await lowerLayerInUse(tree))) return null;
+  if (s && (await mountedLowerNames()).has(basename(tree))) return null; // a running build's lower layer
   const tmp = unpackTmpPath(tree);
   await rm(tmp, { recursive: true, force: true });
   try {

@@ -101,22 +101,21 @@ export function imageEpoch(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 export async function buildImage(req: ImageRequest, opts: BuildOptions): Promise<ImageResult> {
-  const name = imageName(req.cluster, imageKindOf(req.board), req.role);
+  const kind = imageKindOf(req.board);
+  const name = imageName(req.cluster, kind, req.role);
   await mkdir(opts.outDir, { recursive: true });
   const raw = join(opts.outDir, `${name}.img`);
   // Two builds of one image into one folder would write the same temporary files.
   const unlock = await takePidLock(`${raw}.lock`, 0o644, (pid) => new UserError(`${holderName(pid)} is building ${name}.img in ${opts.outDir}; wait for it to finish, or build into another --out`));
   try {
-    return await buildInto(raw, req, opts);
+    return await buildInto({ raw, kind, name }, req, opts);
   } finally {
     await unlock();
   }
 }
 
-async function buildInto(raw: string, req: ImageRequest, opts: BuildOptions): Promise<ImageResult> {
+async function buildInto({ raw, kind, name }: { raw: string; kind: ImageKind; name: string }, req: ImageRequest, opts: BuildOptions): Promise<ImageResult> {
   const epoch = opts.sourceDateEpoch ?? imageEpoch();
-  const kind = imageKindOf(req.board);
-  const name = imageName(req.cluster, kind, req.role);
   const timings: Record<string, number> = {};
   const step = stepRunner(name, opts, timings);
 

@@ -58,6 +58,13 @@ export function overlayLowerDirs(mountinfo: string): string[] {
   return dirs;
 }
 
+/** The names of the directories mounted overlays build on. By name alone: a mount shows the
+ *  path as it was given, maybe through a symlink or relative. A tree of the same name in
+ *  another cache counts too, which errs on the safe side. */
+export async function mountedLowerNames(): Promise<Set<string>> {
+  return new Set(overlayLowerDirs(await readMountinfo()).map((d) => basename(d)));
+}
+
 /** The line a command prints for the bases a build removed. Pure. */
 export function prunedMessage(names: string[]): string {
   return `  removed from the base cache (unused for ${STALE_DAYS} days): ${names.join(', ')}`;
@@ -77,11 +84,7 @@ export async function pruneBases(dir: string, group: string, currentKey: string)
     const s = await stat(join(dir, name)).catch(() => null);
     if (s) entries.push({ name, mtimeMs: s.mtimeMs });
   }
-  const mountinfo = await readMountinfo();
-  // By name alone: a mount shows the path as it was given, maybe through a symlink or
-  // relative. A tree of the same name in another cache is kept too, which errs on the safe side.
-  const mounted = new Set(overlayLowerDirs(mountinfo).map((d) => basename(d)));
-  const stale = staleBases(entries, group, currentKey, Date.now(), mounted);
+  const stale = staleBases(entries, group, currentKey, Date.now(), await mountedLowerNames());
   for (const name of stale) {
     await rm(join(dir, name), { recursive: true, force: true });
     // The tree's lock (baseroot.ts), left by a build that was killed holding it.

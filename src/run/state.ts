@@ -81,14 +81,19 @@ export function foreignEntries(names: string[]): string[] {
   return names.filter((n) => !STATE_ENTRIES.includes(n) && !STATE_TEMP.test(n));
 }
 
+/** The names in dir; none when it does not exist. */
+async function entriesOf(dir: string): Promise<string[]> {
+  return readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
+}
+
 /** UserError for a --state that is no piinit state directory and holds files piinit did not
  *  make (a typo such as --state ~): up would litter it and down --purge empty it. One with
  *  piinit's state in it is ours, whatever else was put beside it (a purge keeps that). */
 export async function checkStateDir(dir: string): Promise<void> {
-  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [] as string[];
-    throw err;
-  });
+  const names = await entriesOf(dir);
   if (names.includes('state.json') || names.includes('docker.json')) return;
   const foreign = foreignEntries(names).sort();
   if (foreign.length > 0) {
@@ -100,10 +105,7 @@ export async function checkStateDir(dir: string): Promise<void> {
 /** Removes piinit's entries of a state directory, then the directory when nothing else is in
  *  it; returns the names it kept (files piinit did not make). */
 export async function purgeStateDir(dir: string): Promise<string[]> {
-  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [] as string[];
-    throw err;
-  });
+  const names = await entriesOf(dir);
   for (const n of names) if (foreignEntries([n]).length === 0) await rm(join(dir, n), { recursive: true, force: true });
   const kept = foreignEntries(names).sort();
   if (kept.length === 0) await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
