@@ -8,6 +8,7 @@ import { UserError } from '../errors.ts';
 import {
   checkSecrets,
   fillMissingSecrets,
+  fillSecretFileGaps,
   renewCertificates,
   rotateConsulKeyring,
   rotateGossipKeys,
@@ -54,14 +55,15 @@ export function register(program: Command): void {
 
   cmd
     .command('generate', { isDefault: true })
-    .description('Add whatever the secrets file lacks (ACL tokens, cluster CA and certificates); never replaces a value')
+    .description('Add whatever the secrets file lacks (gossip keys, ACL tokens, cluster CA and certificates); never replaces a value')
     .argument('[cluster]', 'the cluster file', 'cluster.yaml')
     .option('--secrets <file>', 'the secrets file (default: from cluster.yaml)')
     .allowExcessArguments(true)
     .action(async (clusterPath, opts, command) => {
       checkGenerateArgs(command.args);
-      const cluster = await load(clusterPath, opts);
-      const { secrets, added } = fillMissingSecrets(cluster);
+      const { cluster, filled } = await loadCluster(clusterPath, { secretsPath: opts.secrets, fillSecrets: fillSecretFileGaps });
+      const { secrets, added: more } = fillMissingSecrets(cluster);
+      const added = [...filled, ...more];
       if (added.length === 0) {
         out(`${cluster.files.secrets}: nothing missing`);
         return;

@@ -28,11 +28,16 @@ const DEFAULT_PACKAGE: Record<ComponentName, string> = {
 export interface LoadOptions {
   /** The secrets file; default: cluster.yaml's `secrets_file:`, else cluster.secrets.yaml beside it. */
   secretsPath?: string;
+  /** `piinit secrets generate`: fills gaps in the parsed secrets file (a missing gossip key or
+   *  certificate) before it is validated, so they are not errors; returns what it added. */
+  fillSecrets?: (raw: Record<string, unknown>, cluster: ClusterFile) => string[];
 }
 
 export interface LoadResult {
   cluster: Cluster;
   warnings: Diagnostic[];
+  /** What fillSecrets added. */
+  filled: string[];
 }
 
 async function readText(path: string, what: string): Promise<string | null> {
@@ -77,6 +82,7 @@ export async function loadCluster(clusterPath: string, opts: LoadOptions = {}): 
   const secretsText = await readText(secretsPath, 'secrets file');
   let secrets: SecretsFile | undefined;
   let sf: YamlFile | undefined;
+  let filled: string[] = [];
   if (secretsText === null) {
     const init = `piinit init ${dirname(clusterPath)} --secrets-only`;
     const hint = opts.secretsPath ? `check --secrets, or create ${SECRETS_FILE_NAME} with: ${init}` : `create it with: ${init}`;
@@ -101,9 +107,10 @@ export async function loadCluster(clusterPath: string, opts: LoadOptions = {}): 
     sf = new YamlFile(secretsPath, secretsText, { secret: true });
     diags.push(...sf.syntax);
     if (sf.ok) {
+      if (opts.fillSecrets && parsed && isRecord(sf.data)) filled = opts.fillSecrets(sf.data, parsed);
       const v = sf.validate(secretsFileSchema);
       secrets = v.value;
-      diags.push(...v.diagnostics);
+      diags.push(...v.diagnostics.map(fillableHint));
     }
   }
 
@@ -132,8 +139,17 @@ export async function loadCluster(clusterPath: string, opts: LoadOptions = {}): 
 
   if (diags.some((d) => d.severity === 'error') || !parsed || !secrets) throw new ClusterValidationError(diags);
   const cluster = buildCluster(parsed, secretsFromFile(secrets), { cluster: clusterPath, secrets: secretsPath });
-  return { cluster, warnings: diags };
+  return { cluster, warnings: diags, filled };
 }
+
+/** What `piinit secrets generate` can add (it needs the cluster CA for a certificate). */
+const FILLABLE = new Set(['consul_gossip_key', 'nomad_gossip_key', 'tls.consul_server', 'tls.nomad_server', 'tls.nomad_client']);
+
+function fillableHint(d: Diagnostic): Diagnostic {
+  return d.message === 'missing required field' && FILLABLE.has(d.path) ? { ...d, message: `${d.message} (add it with: piinit secrets generate)` } : d;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Defaults and derived values. Input is already valid. */
 function buildCluster(f: ClusterFile, secrets: Secrets, files: Cluster['files']): Cluster {

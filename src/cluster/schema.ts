@@ -172,7 +172,7 @@ function publicDer(pem: string, kind: 'cert' | 'key'): Buffer | null {
 
 /** A key that is not the certificate's (two keys swapped in an edit) would sign certificates
  *  no one trusts, or serve TLS that fails. */
-const keyPair = z.strictObject({ cert: PEM('CERTIFICATE'), key: PEM('PRIVATE KEY') }).superRefine((v, ctx) => {
+export const keyPair = z.strictObject({ cert: PEM('CERTIFICATE'), key: PEM('PRIVATE KEY') }).superRefine((v, ctx) => {
   const [cert, key] = [publicDer(v.cert, 'cert'), publicDer(v.key, 'key')];
   if (cert && key && !cert.equals(key)) ctx.addIssue({ code: 'custom', path: ['key'], message: 'is not the private key of the certificate in cert (their public keys differ)' });
 });

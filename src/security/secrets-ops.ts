@@ -4,9 +4,19 @@
 // through return values meant for printing.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Agent, fetch } from 'undici';
-import type { Cluster, Secrets } from '../cluster/types.ts';
+import { keyPair } from '../cluster/schema.ts';
+import type { Cluster, KeyPair, Secrets } from '../cluster/types.ts';
 import { UserError } from '../errors.ts';
-import { certificateInfo, certificateNeedsRenewal, consulServerNames, generateTlsMaterial, isIssuedBy, issueLeafCertificates, nomadServerNames } from './pki.ts';
+import {
+  certificateInfo,
+  certificateNeedsRenewal,
+  consulServerNames,
+  generateTlsMaterial,
+  isIssuedBy,
+  issueLeafCertificates,
+  nomadServerNames,
+  tlsNamesFromClusterData,
+} from './pki.ts';
 
 export const TOKEN_KEYS = ['consulBootstrap', 'consulAgent', 'consulPrometheus', 'consulOperator', 'consulDns', 'nomadBootstrap', 'nomadOperator'] as const;
 
@@ -14,15 +24,55 @@ export function newGossipKey(): string {
   return randomBytes(32).toString('base64');
 }
 
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const absent = (v: unknown) => v === undefined || v === null || v === '';
+
+/**
+ * What a secrets file must have but the loader would refuse it without: the gossip keys and,
+ * when it has a cluster CA, each certificate. Fills them into the parsed file (raw, snake_case,
+ * not yet validated; `cluster` is cluster.yaml, validated) and returns their names. A damaged
+ * CA is left for the loader to report: a certificate needs a CA to come from.
+ */
+export function fillSecretFileGaps(raw: Record<string, unknown>, cluster: unknown, now = new Date()): string[] {
+  const added: string[] = [];
+  for (const k of ['consul_gossip_key', 'nomad_gossip_key']) {
+    if (absent(raw[k])) {
+      raw[k] = newGossipKey();
+      added.push(k);
+    }
+  }
+  // "tls:" or "tokens:" with nothing under them: fillMissingSecrets creates them whole.
+  for (const k of ['tls', 'tokens']) if (raw[k] === null) delete raw[k];
+  const tls = raw.tls;
+  const names = tlsNamesFromClusterData(cluster);
+  if (tls === null || typeof tls !== 'object' || Array.isArray(tls) || !names) return added;
+  const t = tls as Record<string, unknown>;
+  const missing = ['consul_server', 'nomad_server', 'nomad_client'].filter((k) => absent(t[k]));
+  const ca = keyPair.safeParse(t.ca);
+  if (missing.length === 0 || !ca.success) return added;
+  let issued;
+  try {
+    issued = issueLeafCertificates(ca.data, names, { now });
+  } catch {
+    return added; // a key pair that cannot sign; validation says what is wrong with it
+  }
+  const leaves: Record<string, KeyPair> = { consul_server: issued.consulServer, nomad_server: issued.nomadServer, nomad_client: issued.nomadClient };
+  for (const k of missing) {
+    t[k] = leaves[k];
+    added.push(`tls.${k} (new certificate from the cluster CA)`);
+  }
+  return added;
+}
+
 /** Adds whatever is missing (tokens, the CA and certificates), keeping every existing value.
- *  Returns the new secrets and the names of what was added. */
+ *  Returns the new secrets and the names of what was added (as the file spells them). */
 export function fillMissingSecrets(cluster: Cluster, now = new Date()): { secrets: Secrets; added: string[] } {
   const s: Secrets = { ...cluster.secrets, tokens: { ...cluster.secrets.tokens } };
   const added: string[] = [];
   for (const k of TOKEN_KEYS) {
     if (!s.tokens[k]) {
       s.tokens[k] = randomUUID();
-      added.push(`tokens.${k}`);
+      added.push(`tokens.${snake(k)}`);
     }
   }
   if (!s.tls) {

@@ -10,7 +10,7 @@ import { register } from '../../../src/cli/secrets.ts';
 import { generateSecrets } from '../../../src/cluster/secrets.ts';
 import { certificateInfo, isIssuedBy } from '../../../src/security/pki.ts';
 import { scanText } from '../../../src/security/scan.ts';
-import { checkSecrets, fillMissingSecrets, renewCertificates, rotateGossipKeys } from '../../../src/security/secrets-ops.ts';
+import { checkSecrets, fillMissingSecrets, fillSecretFileGaps, renewCertificates, rotateGossipKeys } from '../../../src/security/secrets-ops.ts';
 import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
 
 const DAY = 86_400_000;
@@ -40,7 +40,7 @@ test('generate fills only what is missing; rotate-gossip replaces only the chose
   const before = structuredClone(c.secrets);
   const { secrets, added } = fillMissingSecrets(c);
   assert.equal(secrets.consulGossipKey, before.consulGossipKey);
-  assert.ok(added.includes('tokens.consulAgent') && secrets.tls);
+  assert.ok(added.includes('tokens.consul_agent') && secrets.tls);
   assert.deepEqual(fillMissingSecrets({ ...c, secrets }).added, []);
   const r = rotateGossipKeys(secrets, 'consul');
   assert.notEqual(r.consulGossipKey, secrets.consulGossipKey);
@@ -142,4 +142,63 @@ test('a mistyped secrets command is named as one, with the command meant, not ta
   await assert.rejects(run('chek', 'cluster.yaml'), { message: /^no such command: secrets chek \(did you mean "secrets check"\?\)/ });
   await assert.rejects(run('./cluster.yaml', 'extra'), { message: 'secrets generate takes one cluster file, not 2 arguments' });
   await assert.rejects(run('./no-such-cluster.yaml'), { message: /no-such-cluster\.yaml not found/ });
+});
+
+test('generate fills a missing gossip key and a missing certificate from the existing CA, and nothing else', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-secrets-gaps-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  let output = '';
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => ((output += String(chunk)), true)) as typeof process.stdout.write;
+  const { parse, stringify } = await import('yaml');
+  const { loadCluster } = await import('../../../src/cluster/load.ts');
+  const file = join(dir, 'cluster.secrets.yaml');
+  type Raw = { consul_gossip_key?: string; nomad_gossip_key: string; tls: Record<string, { cert: string; key: string } | undefined>; tokens: Record<string, string | undefined> };
+  let before: Raw;
+  try {
+    await init(dir, { force: false, clients: 1, secretsOnly: false });
+    before = parse(await readFile(file, 'utf8')) as Raw;
+    const gappy = structuredClone(before);
+    delete gappy.consul_gossip_key;
+    delete gappy.tls.nomad_client;
+    delete gappy.tokens.consul_dns;
+    await writeFileAtomic(file, stringify(gappy), { overwrite: true, mode: 0o600 });
+    await assert.rejects(loadCluster(join(dir, 'cluster.yaml')), (e: Error) => {
+      assert.match(e.message, /cluster\.secrets\.yaml:\d+:\d+: error: consul_gossip_key: missing required field \(add it with: piinit secrets generate\)/);
+      assert.match(e.message, /tls\.nomad_client: missing required field \(add it with: piinit secrets generate\)/);
+      return true;
+    });
+    output = '';
+    const program = new Command().exitOverride();
+    register(program);
+    await program.parseAsync(['node', 'piinit', 'secrets', 'generate', join(dir, 'cluster.yaml')]);
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.equal(output, `${file}: added consul_gossip_key, tls.nomad_client (new certificate from the cluster CA), tokens.consul_dns\n`);
+  assert.equal((await stat(file)).mode & 0o777, 0o600);
+  const { cluster } = await loadCluster(join(dir, 'cluster.yaml'));
+  const s = cluster.secrets;
+  assert.equal(s.nomadGossipKey, before.nomad_gossip_key, 'the key that was there stays');
+  assert.notEqual(s.consulGossipKey, before.consul_gossip_key);
+  assert.equal(Buffer.from(s.consulGossipKey, 'base64').length, 32);
+  assert.deepEqual(s.tls!.ca, before.tls.ca);
+  assert.deepEqual(s.tls!.consulServer, before.tls.consul_server);
+  assert.notEqual(s.tls!.nomadClient.cert, before.tls.nomad_client!.cert);
+  assert.ok(isIssuedBy(s.tls!.nomadClient.cert, s.tls!.ca.cert));
+  assert.ok(certificateInfo(s.tls!.nomadClient.cert).names.includes('client.global.nomad'));
+  assert.equal(s.tokens.consulAgent, before.tokens.consul_agent);
+  assert.deepEqual(scanText(output, s, 'piinit secrets output'), []);
+});
+
+test('fillSecretFileGaps leaves a file with a damaged CA or no tls section to the loader and to fillMissingSecrets', () => {
+  const names = { name: 'lab', nodes: [{ role: 'server', address: '192.168.1.11' }] };
+  const key = generateSecrets().consulGossipKey;
+  const noTls: Record<string, unknown> = { consul_gossip_key: key, nomad_gossip_key: null, tls: null };
+  assert.deepEqual(fillSecretFileGaps(noTls, names), ['nomad_gossip_key']);
+  assert.equal(noTls.consul_gossip_key, key);
+  assert.ok(!('tls' in noTls), 'an empty tls: is made whole by fillMissingSecrets');
+  const damaged = { consul_gossip_key: key, nomad_gossip_key: key, tls: { ca: { cert: 'not a certificate', key: 'x' } } };
+  assert.deepEqual(fillSecretFileGaps(damaged, names), []);
+  assert.deepEqual(Object.keys(damaged.tls), ['ca']);
 });
