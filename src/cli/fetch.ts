@@ -9,17 +9,7 @@ import { defaultCacheDir } from '../releases/cache.ts';
 import { ensureReleases, type FetchReport, FetchVerificationError, type ProgressEvent } from '../releases/fetch.ts';
 import { holderName } from '../pid-lock.ts';
 import { stopAtOnce } from './interrupt.ts';
-
-function list<T extends string>(value: string, allowed: readonly T[], what: string): T[] {
-  const items = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const i of items) {
-    if (!allowed.includes(i as T)) throw new UserError(`unknown ${what} "${i}" (known: ${allowed.join(', ')})`);
-  }
-  return items as T[];
-}
+import { listOption } from './list-option.ts';
 
 function mib(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
@@ -109,9 +99,12 @@ export function register(program: Command): void {
         '(the rest is still fetched; see --allow-missing).',
     )
     .action(async (clusterPath, opts) => {
+      const archesGiven = listOption(opts.arch, DEBIAN_ARCHES, '--arch', 'arch');
+      const allowed =
+        opts.allowMissing === true ? new Set<string>(COMPONENTS) : new Set(listOption(opts.allowMissing, COMPONENTS, '--allow-missing', 'component') ?? []);
+      const components: ComponentName[] = listOption(opts.component, COMPONENTS, '--component', 'component') ?? [...COMPONENTS];
       const { cluster } = await loadCluster(clusterPath, { secretsPath: opts.secrets });
-      const arches: DebianArch[] = opts.arch ? list(opts.arch, DEBIAN_ARCHES, 'arch') : archesNeeded(cluster);
-      const components: ComponentName[] = opts.component ? list(opts.component, COMPONENTS, 'component') : [...COMPONENTS];
+      const arches: DebianArch[] = archesGiven ?? archesNeeded(cluster);
       const cacheDir = opts.cache ?? defaultCacheDir();
       const progress = progressDisplay(!opts.json && process.stdout.isTTY === true);
       // Nothing is lost by stopping at once: the next fetch resumes each part and takes over
@@ -139,8 +132,6 @@ export function register(program: Command): void {
         dispose();
       }
       progress.stop();
-      const allowed =
-        opts.allowMissing === true ? new Set<string>(COMPONENTS) : new Set(opts.allowMissing ? list(opts.allowMissing, COMPONENTS, 'component') : []);
       const blocking = report.unavailable.filter((u) => !allowed.has(u.component));
       if (opts.json) console.log(JSON.stringify({ ok: blocking.length === 0, cacheDir, ...report }, null, 2));
       else printReport(report, cacheDir);

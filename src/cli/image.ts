@@ -19,14 +19,8 @@ import { planImages, withoutImageMessage } from '../image/plan.ts';
 import { IMAGE_TARGETS } from '../image/targets.ts';
 import { imageOciCommand } from '../docker/image-command.ts';
 import { onInterrupt, type Interrupt } from './interrupt.ts';
+import { listOption } from './list-option.ts';
 import { DEFAULT_DOCKER_SUBNET } from '../docker/dockerize.ts';
-
-function list<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] | null {
-  if (!value) return null;
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const i of items) if (!allowed.includes(i as T)) throw new UserError(`unknown ${what} "${i}" (known: ${allowed.join(', ')})`);
-  return items as T[];
-}
 
 /** The image's apt sources: --mirror and --security-mirror, else the host apt's archives. */
 async function archiveSources(mirror: string | undefined, securityMirror: string | undefined): Promise<string[]> {
@@ -75,8 +69,8 @@ export function register(program: Command): void {
         'SOURCE_DATE_EPOCH makes builds reproducible (default 2024-01-01).',
     )
     .action(async (clusterPath, opts) => {
-      const boards = list(opts.board, BOARDS, 'board');
-      const roles = list(opts.role, ROLES, 'role');
+      const boards = listOption(opts.board, BOARDS, '--board', 'board');
+      const roles = listOption(opts.role, ROLES, '--role', 'role');
       if (opts.format !== 'disk' && opts.format !== 'oci') throw new UserError(`unknown --format ${opts.format} (known: disk, oci)`);
       // Directories the layer makes take their mode from the umask: a user's 002 would give
       // the image other modes (and another contentHash) than a build under sudo.

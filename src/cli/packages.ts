@@ -2,25 +2,13 @@ import type { Command } from '@commander-js/extra-typings';
 import { Option } from '@commander-js/extra-typings';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { DEBIAN_ARCHES, type DebianArch } from '../cluster/boards.ts';
+import { DEBIAN_ARCHES } from '../cluster/boards.ts';
 import { loadCluster } from '../cluster/load.ts';
 import { type BuildResult, buildPackages } from '../deb/build.ts';
 import type { CompressionKind } from '../deb/model.ts';
-import { UserError } from '../errors.ts';
 import { defaultCacheDir } from '../releases/cache.ts';
 import { stopAtOnce } from './interrupt.ts';
-
-function arches(value: string): DebianArch[] {
-  const items = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const i of items) {
-    if (!DEBIAN_ARCHES.includes(i as DebianArch)) throw new UserError(`unknown arch "${i}" (known: ${DEBIAN_ARCHES.join(', ')})`);
-  }
-  if (items.length === 0) throw new UserError('--arch needs at least one architecture');
-  return items as DebianArch[];
-}
+import { listOption } from './list-option.ts';
 
 function size(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
@@ -58,6 +46,7 @@ export function register(program: Command): void {
         'The config packages hold the cluster\'s secrets (owner-only modes): keep them private.',
     )
     .action(async (clusterPath, opts) => {
+      const arches = listOption(opts.arch, DEBIAN_ARCHES, '--arch', 'arch');
       const { cluster } = await loadCluster(clusterPath, { secretsPath: opts.secrets });
       const progress =
         !opts.json && process.stdout.isTTY === true
@@ -70,7 +59,7 @@ export function register(program: Command): void {
       try {
         result = await buildPackages({
           cluster,
-          ...(opts.arch ? { arches: arches(opts.arch) } : {}),
+          ...(arches ? { arches } : {}),
           outDir: resolve(opts.out),
           cacheDir: opts.cache ?? defaultCacheDir(),
           compression: { kind: opts.compression as CompressionKind },

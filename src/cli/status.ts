@@ -1,4 +1,5 @@
 import type { Command } from '@commander-js/extra-typings';
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { loadCluster } from '../cluster/load.ts';
@@ -60,8 +61,9 @@ count as expected down. A cluster started with \`piinit up --docker\` is asked a
 containers' addresses, from this host through the bridge of its Docker network.`,
     )
     .action(async (clusterArg, opts) => {
-      const { cluster } = await loadCluster(resolve(clusterArg));
       const timeoutMs = secondsOption('--timeout', opts.timeout) * 1000;
+      const overrides = await authOverrides(opts);
+      const { cluster } = await loadCluster(resolve(clusterArg));
       const stateDir = resolve(opts.state ?? defaultStateDir(cluster.name));
       const state = await readState(stateDir);
       const dockerState = await readDockerState(stateDir);
@@ -72,12 +74,12 @@ containers' addresses, from this host through the bridge of its Docker network.`
       let where: string;
       if (dockerState && targetArg.length === 1 && targetArg[0] === 'local') {
         // `piinit up --docker`: asked from this host through the bridge of its network.
-        report = await checkDockerHealth(cluster, dockerState, await authOverrides(opts), timeoutMs);
+        report = await checkDockerHealth(cluster, dockerState, overrides, timeoutMs);
         where = `Docker cluster "${cluster.name}" (network ${dockerState.network}, ${dockerState.subnet}, state ${stateDir})`;
       } else if (targetArg.length === 1 && targetArg[0] === 'local') {
         if (!state) throw new UserError(`no local cluster in ${stateDir} (start one with: piinit up ${clusterArg})`);
         const local = localizeCluster(cluster, state.subnet);
-        const auth = { ...localAuth(local), ...(await authOverrides(opts)) };
+        const auth = { ...localAuth(local), ...overrides };
         report = await checkLocalHealth(state, localTargets(local, state), auth, timeoutMs);
         const procs = await processStatus(state);
         processes = procs.map((p) => ({ node: p.node, daemon: p.daemon, pid: p.pid, state: p.state, ...(p.logTail !== undefined ? { logTail: p.logTail } : {}) }));
@@ -93,7 +95,7 @@ containers' addresses, from this host through the bridge of its Docker network.`
       } else {
         const real = targetArg.length === 1 && targetArg[0] === 'cluster';
         const targets = real ? targetsFromCluster(cluster) : targetsFromUrls(cluster, targetArg);
-        const auth: HttpAuth = { ...clusterAuth(cluster), ...(await authOverrides(opts)) };
+        const auth: HttpAuth = { ...clusterAuth(cluster), ...overrides };
         report = await checkHealth(targets, auth, timeoutMs);
         where = real ? `cluster "${cluster.name}" at the addresses in ${clusterArg}` : `cluster "${cluster.name}" via ${targetArg.join(', ')}`;
       }
@@ -111,6 +113,13 @@ async function authOverrides(opts: { token?: string; ca?: string }): Promise<Par
       out.ca = await readFile(opts.ca, 'utf8');
     } catch (err) {
       throw new UserError(`cannot read --ca ${opts.ca}: ${(err as Error).message}`);
+    }
+    // Node would take a file with no certificate in it and fail every request later, as if
+    // the cluster served an unknown CA.
+    try {
+      new X509Certificate(out.ca);
+    } catch {
+      throw new UserError(`--ca ${opts.ca}: not a PEM certificate (expected a file starting with -----BEGIN CERTIFICATE-----)`);
     }
   }
   return out;

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { listOption } from '../../src/cli/list-option.ts';
+import { UserError } from '../../src/errors.ts';
+
+const ARCHES = ['amd64', 'arm64', 'armhf'] as const;
+
+test('listOption: not given is null; names are trimmed and checked; an empty value is refused, not read as all', () => {
+  assert.equal(listOption(undefined, ARCHES, '--arch', 'arch'), null);
+  assert.deepEqual(listOption(' arm64, armhf ,', ARCHES, '--arch', 'arch'), ['arm64', 'armhf']);
+  assert.throws(() => listOption('arm64,mips', ARCHES, '--arch', 'arch'), (e) => e instanceof UserError && e.message === '--arch: unknown arch "mips" (known: amd64, arm64, armhf)');
+  for (const empty of ['', ' ', ',']) {
+    assert.throws(() => listOption(empty, ARCHES, '--arch', 'arch'), (e) => e instanceof UserError && e.message === '--arch needs at least one arch (known: amd64, arm64, armhf)', JSON.stringify(empty));
+  }
+});
+
+test('piinit fetch --arch "": refused before the cluster file is read or anything fetched', () => {
+  const r = spawnSync(process.execPath, ['bin/piinit.js', 'fetch', 'examples/demo/cluster.yaml', '--arch', ''], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: '/nonexistent-piinit-cache' } });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^piinit: --arch needs at least one arch \(known: /);
+  assert.equal(r.stdout, '');
+});
+
+test('piinit status --ca naming a file that holds no certificate: refused by name, before any request', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-status-ca-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'ca.pem'), 'this is not a certificate\n');
+  const r = spawnSync(process.execPath, ['bin/piinit.js', 'status', 'no-such-cluster.yaml', '--ca', join(dir, 'ca.pem')], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, `piinit: --ca ${join(dir, 'ca.pem')}: not a PEM certificate (expected a file starting with -----BEGIN CERTIFICATE-----)\n`);
+});
