@@ -49,6 +49,7 @@ export async function init(dir: string, opts: { force: boolean; clients: number;
     throw new UserError(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}; nothing written (use --force to replace)`);
   }
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UserError(`${dir} is a file, not a directory`);
+  const ignore = await gitignoreWithSecrets(dir, secretsPath);
   await mkdir(dir, { recursive: true });
   const wrote: string[] = [];
   if (!opts.secretsOnly) {
@@ -59,8 +60,10 @@ export async function init(dir: string, opts: { force: boolean; clients: number;
   const tlsNames = tlsNamesFromClusterData(await clusterData(clusterPath));
   await writeSecretsFile(secretsPath, generateSecrets(tlsNames), { force: opts.force });
   wrote.push(`wrote ${secretsPath}  (gossip keys, ACL tokens, cluster CA and certificates; mode 0600, never commit it)`);
-  const ignored = await ignoreSecrets(dir, secretsPath);
-  if (ignored) wrote.push(`added ${ignored.entry} to ${ignored.file}`);
+  if (ignore) {
+    await writeFileAtomic(ignore.file, ignore.text, { mode: 0o644, overwrite: true });
+    wrote.push(`added ${ignore.entry} to ${ignore.file}`);
+  }
 
   const steps = dir === '.' || dir === '' ? [] : [`cd ${dir}`];
   if (opts.secretsOnly) steps.push('piinit validate');
@@ -85,8 +88,10 @@ async function clusterData(clusterPath: string): Promise<Record<string, unknown>
   return f.data !== null && typeof f.data === 'object' ? (f.data as Record<string, unknown>) : {};
 }
 
-/** Adds the secrets file to DIR/.gitignore unless a line already names it. */
-async function ignoreSecrets(dir: string, secretsPath: string): Promise<{ file: string; entry: string } | null> {
+/** DIR/.gitignore with a line for the secrets file, or null when a line already names it (or
+ *  the file is outside DIR). Read before anything is written, so a .gitignore that cannot be
+ *  read stops init with nothing written. */
+async function gitignoreWithSecrets(dir: string, secretsPath: string): Promise<{ file: string; text: string; entry: string } | null> {
   const entry = relative(dir, secretsPath);
   if (entry.startsWith('..')) return null;
   const file = join(dir, '.gitignore');
@@ -94,11 +99,12 @@ async function ignoreSecrets(dir: string, secretsPath: string): Promise<{ file: 
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw new UserError(`${file} is a directory, not a file; nothing written`);
+    if (code !== 'ENOENT') throw e;
   }
   const lines = text.split('\n').map((l) => l.trim());
   if (lines.includes(entry) || lines.includes(`/${entry}`)) return null;
   const sep = text === '' || text.endsWith('\n') ? '' : '\n';
-  await writeFileAtomic(file, `${text}${sep}/${entry}\n`, { mode: 0o644, overwrite: true });
-  return { file, entry: `/${entry}` };
+  return { file, text: `${text}${sep}/${entry}\n`, entry: `/${entry}` };
 }

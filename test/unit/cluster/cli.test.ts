@@ -1,7 +1,7 @@
 // `piinit init` and `piinit validate` end to end, as a user runs them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
@@ -151,6 +151,15 @@ test('init never overwrites without --force, and checks both files before writin
   assert.equal(piinit(['init', dir, '--force']).status, 0);
   assert.notEqual(await readFile(join(dir, 'cluster.secrets.yaml'), 'utf8'), before);
   assert.equal(await readFile(join(dir, '.gitignore'), 'utf8'), 'node_modules/\n/cluster.secrets.yaml\n');
+});
+
+test('init with a .gitignore that is a directory: refused by name with nothing written', async () => {
+  const dir = await tempDir();
+  await mkdir(join(dir, '.gitignore'));
+  const r = piinit(['init', dir]);
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, `piinit: ${join(dir, '.gitignore')} is a directory, not a file; nothing written\n`);
+  assert.deepEqual(await readdir(dir), ['.gitignore']);
 });
 
 test('init --secrets-only creates only the missing secrets file', async () => {
