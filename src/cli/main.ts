@@ -1,4 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
+import { ClusterValidationError } from '../cluster/diagnostics.ts';
 import { environmentError, UserError } from '../errors.ts';
 import { registerCommands } from './commands.ts';
 
@@ -14,10 +15,28 @@ const program = new Command()
 
 registerCommands(program);
 
+// A script that asked for --json gets JSON on stdout even when the command fails before it
+// printed any: { "ok": false, "error": … } (and the message on stderr as always).
+let jsonOnFailure = false;
+program.hook('preAction', (_program, action) => {
+  if ((action.opts() as { json?: unknown }).json !== true) return;
+  jsonOnFailure = true;
+  const write = process.stdout.write.bind(process.stdout) as (...a: unknown[]) => boolean;
+  process.stdout.write = ((...args: unknown[]) => {
+    jsonOnFailure = false;
+    return write(...args);
+  }) as typeof process.stdout.write;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (caught) {
   const err = environmentError(caught) ?? caught;
+  if (jsonOnFailure) {
+    const message = err instanceof UserError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
+    const diagnostics = err instanceof ClusterValidationError ? { diagnostics: err.diagnostics } : {};
+    process.stdout.write(`${JSON.stringify({ ok: false, error: message, ...diagnostics }, null, 2)}\n`);
+  }
   if (err instanceof UserError) {
     process.stderr.write(`piinit: ${err.message}\n`);
     process.exitCode = err.exitCode;

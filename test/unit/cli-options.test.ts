@@ -33,3 +33,23 @@ test('piinit status --ca naming a file that holds no certificate: refused by nam
   assert.equal(r.status, 1);
   assert.equal(r.stderr, `piinit: --ca ${join(dir, 'ca.pem')}: not a PEM certificate (expected a file starting with -----BEGIN CERTIFICATE-----)\n`);
 });
+
+test('--json: a command that fails before printing anything still prints one JSON object on stdout', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-json-fail-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const piinit = (...args: string[]) => spawnSync(process.execPath, ['bin/piinit.js', ...args], { encoding: 'utf8' });
+  const missing = piinit('status', join(dir, 'nope.yaml'), '--json');
+  assert.equal(missing.status, 1);
+  assert.deepEqual(JSON.parse(missing.stdout), { ok: false, error: `cluster file ${join(dir, 'nope.yaml')} not found (create one with: piinit init)` });
+  assert.equal(missing.stderr, `piinit: cluster file ${join(dir, 'nope.yaml')} not found (create one with: piinit init)\n`);
+  // An invalid cluster: the diagnostics too, with file, line and column.
+  await writeFile(join(dir, 'cluster.yaml'), 'name: lab\n');
+  const invalid = piinit('packages', join(dir, 'cluster.yaml'), '--json', '--out', join(dir, 'out'));
+  assert.equal(invalid.status, 1);
+  const j = JSON.parse(invalid.stdout) as { ok: boolean; error: string; diagnostics: { file: string; line: number; column: number }[] };
+  assert.equal(j.ok, false);
+  assert.match(j.error, /^invalid cluster/);
+  assert.ok(j.diagnostics.length > 0 && j.diagnostics.every((d) => d.file && d.line >= 1 && d.column >= 1));
+  // Without --json, stdout stays empty.
+  assert.equal(piinit('status', join(dir, 'nope.yaml')).stdout, '');
+});

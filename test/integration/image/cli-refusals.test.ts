@@ -14,11 +14,16 @@ async function refused(yaml: string, args: string[], expect: RegExp[]): Promise<
     const out = join(t.dir, 'images');
     const run = (...more: string[]) =>
       spawnSync(process.execPath, ['bin/piinit.js', 'image', t.cluster, '--out', out, '--cache', join(t.dir, 'cache'), ...args, ...more], { encoding: 'utf8' });
-    for (const r of [run(), run('--json')]) {
+    for (const json of [false, true]) {
+      const r = json ? run('--json') : run();
       assert.equal(r.status, 1, r.stderr);
       for (const e of expect) assert.match(r.stderr, e);
       assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/);
-      assert.equal(r.stdout, '');
+      if (json) {
+        const j = JSON.parse(r.stdout) as { ok: boolean; error: string };
+        assert.equal(j.ok, false);
+        for (const e of expect) assert.match(j.error, e);
+      } else assert.equal(r.stdout, '');
       assert.equal(existsSync(out), false, 'nothing in --out');
       assert.equal(existsSync(join(t.dir, 'cache')), false, 'nothing in --cache');
     }
