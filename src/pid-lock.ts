@@ -121,11 +121,17 @@ export async function mtimeOf(path: string): Promise<number> {
 }
 
 /** Takes the lock, waiting while a running process holds it; a dead holder's lock is taken
- *  over. `onWait` hears once that we wait, and for whom. */
+ *  over, and so is a live one's when `takeOver` says it is stuck. `onWait` hears once that we
+ *  wait, and for whom. */
 export async function waitForPidLock(
   path: string,
   mode: number,
-  opts: { writingMs: number; onWait?: (holder: number | null) => void; signal?: AbortSignal },
+  opts: {
+    writingMs: number;
+    onWait?: (holder: number | null) => void;
+    signal?: AbortSignal;
+    takeOver?: (holder: PidLockHolder) => Promise<boolean>;
+  },
 ): Promise<() => Promise<void>> {
   let told = false;
   for (;;) {
@@ -133,7 +139,7 @@ export async function waitForPidLock(
     const release = await tryPidLock(path, mode);
     if (release) return release;
     const holder = await pidLockHolder(path, opts.writingMs);
-    if (!holder.held) {
+    if (!holder.held || (await opts.takeOver?.(holder))) {
       await removeStaleLock(path, holder);
       continue;
     }

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent, type Dispatcher, interceptors, request } from 'undici';
 import { environmentError } from '../errors.ts';
-import { mtimeOf, pidLockHolder, removeStaleLock, tryPidLock } from '../pid-lock.ts';
+import { mtimeOf, waitForPidLock } from '../pid-lock.ts';
 import { NotFoundError, UnavailableError, VerificationError } from './errors.ts';
 
 export interface ProgressEvent {
@@ -168,22 +168,12 @@ const LOCK_IDLE_MS = 3 * 60_000;
  * hash taken over the stream would then vouch for a file that holds other bytes. A lock
  * whose holder has exited, or is idle, is taken over. `onWait` hears once that we wait.
  */
-export async function lockPart(part: string, onWait?: (holder: number | null) => void): Promise<() => Promise<void>> {
-  const lock = `${part}.lock`;
-  let told = false;
-  for (;;) {
-    const release = await tryPidLock(lock, 0o644);
-    if (release) return release;
-    const holder = await pidLockHolder(lock, LOCK_IDLE_MS);
-    const idle = Date.now() - Math.max(holder.mtimeMs, await mtimeOf(part)) > LOCK_IDLE_MS;
-    if (holder.held && !idle) {
-      if (!told) onWait?.(holder.pid);
-      told = true;
-      await sleep(250);
-    } else {
-      await removeStaleLock(lock, holder);
-    }
-  }
+export function lockPart(part: string, onWait?: (holder: number | null) => void): Promise<() => Promise<void>> {
+  return waitForPidLock(`${part}.lock`, 0o644, {
+    writingMs: LOCK_IDLE_MS,
+    ...(onWait ? { onWait } : {}),
+    takeOver: async (holder) => Date.now() - Math.max(holder.mtimeMs, await mtimeOf(part)) > LOCK_IDLE_MS,
+  });
 }
 
 async function downloadOnce(location: string, dest: string, part: string, opts: DownloadOptions): Promise<DownloadResult> {

@@ -2,12 +2,13 @@
 // holder's lock is taken over once, not by two waiters at the same time, and a holder that
 // was taken over from does not remove its successor's lock.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pidAlive, pidLockHolder, procPid, removeStaleLock, takePidLock, tryPidLock, waitForPidLock } from '../../src/pid-lock.ts';
+import { lockPart } from '../../src/releases/download.ts';
 
 /** The PID of a process that has exited. */
 function deadPid(): number {
@@ -113,4 +114,31 @@ test('waiting for a lock stops at once when aborted', () =>
     assert.ok(release);
     await assert.rejects(waitForPidLock(lock, 0o644, { writingMs: 10_000, signal: AbortSignal.abort() }), { name: 'AbortError' });
     await release();
+  }));
+
+test('a download part whose live holder has written nothing for minutes is taken over; a busy one is waited for', () =>
+  inTemp(async (dir) => {
+    const part = join(dir, 'consul.zip.part');
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      await writeFile(`${part}.lock`, String(holder.pid));
+      await writeFile(part, 'first bytes');
+      // Busy: lock and part written just now. We wait, and say for whom.
+      const heard: (number | null)[] = [];
+      const waiting = lockPart(part, (pid) => heard.push(pid));
+      const early = await Promise.race([waiting.then(() => 'taken'), new Promise((r) => setTimeout(r, 1000, 'waiting'))]);
+      assert.equal(early, 'waiting');
+      assert.deepEqual(heard, [holder.pid]);
+      // Idle for 4 minutes (a holder stuck in a dead transfer): taken over, though it runs.
+      const old = new Date(Date.now() - 4 * 60_000);
+      await utimes(part, old, old);
+      await utimes(`${part}.lock`, old, old);
+      const stuck = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('an idle holder was not taken over')), 10_000).unref());
+      const release = await Promise.race([waiting, stuck]);
+      assert.equal(await readFile(`${part}.lock`, 'utf8'), String(procPid()));
+      await release();
+      await assert.rejects(readFile(`${part}.lock`), { code: 'ENOENT' });
+    } finally {
+      holder.kill('SIGKILL');
+    }
   }));
