@@ -101,8 +101,10 @@ export function resolveSecretsPath(clusterPath: string, secretsFileKey: unknown,
   return join(dirname(clusterPath), SECRETS_FILE_NAME);
 }
 
-/** Creates the secrets file of clusterPath with fresh secrets if (and only if) it is missing.
- *  `piinit up` calls this so the demo runs in one command. */
+/** Creates the secrets file of clusterPath with fresh secrets if (and only if) it is missing
+ *  and the cluster file names what the certificates need (a mistyped or broken cluster file
+ *  must not leave secrets without a CA behind). `piinit up` calls this so the demo runs in
+ *  one command. */
 export async function ensureSecretsFile(
   clusterPath: string,
   opts: { secretsPath?: string } = {},
@@ -116,8 +118,10 @@ export async function ensureSecretsFile(
     // A missing or unreadable cluster file is reported by loadCluster.
   }
   const path = resolveSecretsPath(clusterPath, key, opts.secretsPath);
+  const names = tlsNamesFromClusterData(data);
+  if (!names) return { path, created: false };
   try {
-    await writeSecretsFile(path, generateSecrets(tlsNamesFromClusterData(data)));
+    await writeSecretsFile(path, generateSecrets(names));
     return { path, created: true };
   } catch (e) {
     if (e instanceof UserError) return { path, created: false };

@@ -64,27 +64,31 @@ test('secrets file is written 0600 even with umask 000, and never overwritten wi
   }
 });
 
-test('ensureSecretsFile creates the file only when it is missing, honouring secrets_file:', async () => {
+test('ensureSecretsFile creates the file only when it is missing, honouring secrets_file:, never for a cluster file it cannot read', async () => {
   const dir = await tempDir();
   try {
     const cluster = join(dir, 'cluster.yaml');
-    await writeFile(cluster, 'name: x\nsecrets_file: private/s.yaml\n');
+    await writeFile(cluster, 'name: x\nnodes: []\nsecrets_file: private/s.yaml\n');
     // A folder not made yet is made, owner-only.
     assert.deepEqual(await ensureSecretsFile(cluster), { path: join(dir, 'private/s.yaml'), created: true });
     assert.equal((await stat(join(dir, 'private'))).mode & 0o777, 0o700);
-    await writeFile(cluster, 'name: x\nsecrets_file: afile/s.yaml\n');
+    await writeFile(cluster, 'name: x\nnodes: []\nsecrets_file: afile/s.yaml\n');
     await writeFile(join(dir, 'afile'), '');
     await assert.rejects(ensureSecretsFile(cluster), /EEXIST: file already exists, mkdir/); // a file where its folder belongs: an error, not "created: false"
     const cluster2 = join(dir, 'c2.yaml');
-    await writeFile(cluster2, 'name: x\nsecrets_file: "s2.yaml"  # beside it\n');
+    await writeFile(cluster2, 'name: x\nnodes: []\nsecrets_file: "s2.yaml"  # beside it\n');
     const r1 = await ensureSecretsFile(cluster2);
     assert.deepEqual(r1, { path: join(dir, 's2.yaml'), created: true });
     const before = await readFile(r1.path, 'utf8');
     const r2 = await ensureSecretsFile(cluster2);
     assert.deepEqual(r2, { path: join(dir, 's2.yaml'), created: false });
     assert.equal(await readFile(r1.path, 'utf8'), before);
-    const r3 = await ensureSecretsFile(join(dir, 'missing.yaml'));
-    assert.deepEqual(r3, { path: join(dir, 'cluster.secrets.yaml'), created: true });
+    // A mistyped name (cluster.yml) or a file that is not a cluster: nothing is created, and
+    // the loader then says what is wrong with the cluster file.
+    assert.deepEqual(await ensureSecretsFile(join(dir, 'missing.yaml')), { path: join(dir, 'cluster.secrets.yaml'), created: false });
+    await writeFile(join(dir, 'c3.yaml'), 'name: [unclosed\n');
+    assert.deepEqual(await ensureSecretsFile(join(dir, 'c3.yaml')), { path: join(dir, 'cluster.secrets.yaml'), created: false });
+    await assert.rejects(stat(join(dir, 'cluster.secrets.yaml')), { code: 'ENOENT' });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
