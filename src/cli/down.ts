@@ -1,6 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadCluster } from '../cluster/load.ts';
+import { readClusterName } from '../cluster/load.ts';
 import { downLocal } from '../run/local.ts';
 import { defaultStateDir } from '../run/state.ts';
 import { downDocker, readDockerState } from '../docker/cluster.ts';
@@ -27,8 +28,8 @@ its named volumes (the nodes' /data) stay unless --purge is given.`,
     )
     .action(async (clusterArg, opts) => {
       const graceMs = secondsOption('--grace', opts.grace, { allowZero: true }) * 1000;
-      const { cluster } = await loadCluster(resolve(clusterArg));
-      const stateDir = resolve(opts.state ?? defaultStateDir(cluster.name));
+      const name = await readClusterName(resolve(clusterArg));
+      const stateDir = resolve(opts.state ?? defaultStateDir(name));
       const dockerState = await readDockerState(stateDir);
       if (dockerState) {
         await checkDocker();
@@ -41,13 +42,19 @@ its named volumes (the nodes' /data) stay unless --purge is given.`,
         console.log(opts.purge ? `removed the volumes (${d.volumes.join(', ') || 'none left'}) and ${purgedWhat(stateDir, d.kept)}` : `data kept in the volumes ${dockerState.nodes.map((n) => n.volume).join(', ')} (piinit down --purge removes them)`);
         return;
       }
+      if (!existsSync(stateDir)) {
+        // Nothing was ever started with this state directory (or it was purged): down is done.
+        if (opts.json) console.log(JSON.stringify({ stateDir, stopped: [], killed: [], notRunning: [], purged: false, kept: [], exists: false }, null, 2));
+        else console.log(`no local cluster state in ${stateDir}: nothing to stop`);
+        return;
+      }
       const r = await downLocal(stateDir, { purge: !!opts.purge, graceMs });
       if (opts.json) {
         console.log(JSON.stringify({ stateDir, ...r }, null, 2));
         return;
       }
       const n = r.stopped.length + r.killed.length;
-      if (n === 0 && r.notRunning.length === 0) console.log(`no local cluster was running for "${cluster.name}"`);
+      if (n === 0 && r.notRunning.length === 0) console.log(`no local cluster was running for "${name}"`);
       else console.log(`stopped ${n} daemons${r.killed.length ? ` (${r.killed.length} needed SIGKILL: ${r.killed.join(', ')})` : ''}`);
       if (r.notRunning.length) console.log(`already gone: ${r.notRunning.join(', ')}`);
       console.log(r.purged ? `removed ${purgedWhat(stateDir, r.kept)}` : `data kept in ${stateDir} (piinit down --purge removes it)`);
@@ -56,5 +63,5 @@ its named volumes (the nodes' /data) stay unless --purge is given.`,
 
 /** What a purge removed, for its message. Pure. */
 export function purgedWhat(stateDir: string, kept: string[]): string {
-  return kept.length ? `piinit's files from ${stateDir} (kept it for what piinit did not make: ${kept.join(', ')})` : stateDir;
+  return kept.length ? `piinit's files from ${stateDir} (kept it for ${kept.join(', ')}: not made by piinit, or with no state file there, not known to be)` : stateDir;
 }

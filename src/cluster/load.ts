@@ -151,6 +151,15 @@ function fillableHint(d: Diagnostic): Diagnostic {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/** The cluster's name alone, for commands that must work even after cluster.yaml or the
+ *  secrets file was broken (down stops what up started). Without a name: the loader's errors. */
+export async function readClusterName(clusterPath: string): Promise<string> {
+  const text = await readText(clusterPath, 'cluster file');
+  const name = text === null ? undefined : new YamlFile(clusterPath, text).valueAt(['name']);
+  if (typeof name === 'string' && name !== '') return name;
+  return (await loadCluster(clusterPath)).cluster.name;
+}
+
 /** Defaults and derived values. Input is already valid. */
 function buildCluster(f: ClusterFile, secrets: Secrets, files: Cluster['files']): Cluster {
   const cidr = parseCidr(f.network.cidr);

@@ -3,7 +3,7 @@
 // explicit subnet, all labelled piinit.cluster=<name>. What was created is recorded in
 // <state>/docker.json, so status and down know the cluster runs in Docker.
 import { execFile } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cidrsOverlap, parseCidr } from '../cluster/net.ts';
@@ -14,7 +14,7 @@ import { PORTS } from '../health/report.ts';
 import type { ContainerImageResult } from './build.ts';
 import { SYSTEMD_RUN_ARGS } from './container.ts';
 import { docker } from './engine.ts';
-import { purgeStateDir } from '../run/state.ts';
+import { purgeStateDir, readStateFile } from '../run/state.ts';
 
 export interface DockerNode {
   name: string;
@@ -40,12 +40,11 @@ export interface DockerState {
 export const dockerStatePath = (stateDir: string) => join(stateDir, 'docker.json');
 
 export async function readDockerState(stateDir: string): Promise<DockerState | null> {
-  try {
-    return JSON.parse(await readFile(dockerStatePath(stateDir), 'utf8')) as DockerState;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+  return readStateFile<DockerState>(
+    dockerStatePath(stateDir),
+    (s) => (s.mode !== 'docker' || typeof s.network !== 'string' || !Array.isArray(s.nodes) ? 'no docker network or nodes' : null),
+    'remove its containers and network by hand (docker ps -a --filter label=piinit.cluster=<name>)',
+  );
 }
 
 /** Names and the `docker run` arguments of every node. Pure. */

@@ -79,10 +79,7 @@ async function upLocked(cluster: Cluster, opts: UpOptions): Promise<UpResult> {
     throw new UserError(`the local cluster runs in ${prev.mode} mode; run \`piinit down\` before switching to ${mode}`);
   }
   const subnet = opts.subnet ?? (prev?.mode === mode ? prev.subnet : undefined) ?? (opts.netns ? DEFAULT_NETNS_SUBNET : DEFAULT_LOOPBACK_SUBNET);
-  await mkdir(paths.logs, { recursive: true, mode: 0o750 });
   let local = localizeCluster(cluster, subnet);
-  if (opts.prepare) local = await opts.prepare(local, dir);
-
   const nodes: LocalNode[] = local.nodes.map((n, i) => ({
     name: n.name,
     role: n.role,
@@ -101,6 +98,11 @@ async function upLocked(cluster: Cluster, opts: UpOptions): Promise<UpResult> {
     unavailable: opts.unavailable ?? [],
     raftMultiplier: local.consul.raftMultiplier,
   };
+  // state.json comes first into a new state directory: all else there is piinit's because
+  // it is beside it (down --purge removes a nodes/ or logs/ only then).
+  if (!prev) await writeState(dir, state);
+  await mkdir(paths.logs, { recursive: true, mode: 0o750 });
+  if (opts.prepare) local = await opts.prepare(local, dir);
   if (opts.netns) {
     const { networkOf, setupNetwork } = await import('./netns.ts');
     // Recorded before it is made: an up stopped half-way leaves nothing `down` does not know.

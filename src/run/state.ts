@@ -3,7 +3,7 @@
 // `down --purge` removes it.
 import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { holderName, takePidLock } from '../pid-lock.ts';
 import type { ProcessRecord } from './proc.ts';
@@ -49,17 +49,40 @@ export const statePaths = (dir: string) => ({
   lock: join(dir, 'lock'),
 });
 
-export async function readState(dir: string): Promise<LocalState | null> {
+/** A state file's JSON, or null when there is none. One that is not what piinit writes (cut
+ *  short by a power loss, edited, from another version) is a UserError saying how to clean
+ *  up by hand: nobody can tell any more what was started. */
+export async function readStateFile<T>(file: string, shapeProblem: (v: Record<string, unknown>) => string | null, howToStop: string): Promise<T | null> {
   let text: string;
   try {
-    text = await readFile(statePaths(dir).file, 'utf8');
+    text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  const s = JSON.parse(text) as LocalState;
-  if (s.version !== STATE_VERSION) throw new Error(`${statePaths(dir).file}: unknown state version ${s.version}`);
-  return s;
+  let v: unknown;
+  let why: string | null;
+  try {
+    v = JSON.parse(text);
+    why = v !== null && typeof v === 'object' && !Array.isArray(v) ? shapeProblem(v as Record<string, unknown>) : 'not a JSON object';
+  } catch {
+    why = text.trim() === '' ? 'empty' : 'not JSON';
+  }
+  if (why) throw new UserError(`${file} is damaged (${why}), so piinit cannot tell what it started: ${howToStop}, then delete ${dirname(file)}`);
+  return v as T;
+}
+
+export async function readState(dir: string): Promise<LocalState | null> {
+  return readStateFile<LocalState>(
+    statePaths(dir).file,
+    (s) =>
+      s.version !== STATE_VERSION
+        ? `state version ${JSON.stringify(s.version)}; this piinit writes ${STATE_VERSION}`
+        : s.processes === null || typeof s.processes !== 'object' || !Array.isArray(s.nodes)
+          ? 'no processes or nodes'
+          : null,
+    'stop the consul, nomad and prometheus processes it started by hand if any still run',
+  );
 }
 
 export async function writeState(dir: string, s: LocalState): Promise<void> {
@@ -103,11 +126,17 @@ export async function checkStateDir(dir: string): Promise<void> {
 }
 
 /** Removes piinit's entries of a state directory, then the directory when nothing else is in
- *  it; returns the names it kept (files piinit did not make). */
+ *  it; returns the names it kept. Without state.json or docker.json nothing shows that a
+ *  nodes/, logs/ or images/ there is piinit's (a user's own images/ beside a mistyped
+ *  --state), so then only locks and temp files go. The state file goes last: a purge cut
+ *  short can be run again. */
 export async function purgeStateDir(dir: string): Promise<string[]> {
   const names = await entriesOf(dir);
-  for (const n of names) if (foreignEntries([n]).length === 0) await rm(join(dir, n), { recursive: true, force: true });
-  const kept = foreignEntries(names).sort();
+  const withState = names.includes('state.json') || names.includes('docker.json');
+  const ours = (n: string) => foreignEntries([n]).length === 0 && (withState || n === 'lock' || n === 'lock.break' || STATE_TEMP.test(n));
+  const last = (n: string) => n === 'state.json' || n === 'docker.json';
+  for (const n of [...names.filter((x) => !last(x)), ...names.filter(last)]) if (ours(n)) await rm(join(dir, n), { recursive: true, force: true });
+  const kept = names.filter((n) => !ours(n)).sort();
   if (kept.length === 0) await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err;
   });

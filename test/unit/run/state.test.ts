@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { readDockerState } from '../../../src/docker/cluster.ts';
 import { defaultStateDir, foreignEntries, lockState, purgeStateDir, readState, STATE_VERSION, statePaths, writeState } from '../../../src/run/state.ts';
-import { downLocal } from '../../../src/run/local.ts';
+import { downLocal, upLocal } from '../../../src/run/local.ts';
+import { fixtureCluster } from '../../helpers/cluster-fixture.ts';
 import { UserError } from '../../../src/errors.ts';
 
 test('state.json round-trips, written atomically and not world-readable', async (t) => {
@@ -78,8 +81,16 @@ test('a --state that is no piinit state directory and holds other files is refus
   await mkdir(join(state, 'logs'));
   await writeFile(join(state, 'local-tls.json'), '{}');
   await writeFile(join(state, '.local-tls.json.0a1b2c3d4e5f.tmp'), '{}'); // a killed up's
+  // Without state.json nothing shows these are piinit's (a user's own images/ and logs/ under a
+  // mistyped --state): only the temp file and locks go.
+  await mkdir(join(state, 'images'));
+  await writeFile(join(state, 'images', 'my.img'), 'a card image of theirs');
+  await writeFile(join(state, 'lock'), '999999999');
+  assert.deepEqual(await purgeStateDir(state), ['images', 'local-tls.json', 'logs', 'nodes']);
+  assert.deepEqual((await readdir(state)).sort(), ['images', 'local-tls.json', 'logs', 'nodes']);
+  await writeFile(join(state, 'state.json'), '{}');
   assert.deepEqual(await purgeStateDir(state), []);
-  await assert.rejects(stat(state), { code: 'ENOENT' }, 'only ours: the directory goes');
+  await assert.rejects(stat(state), { code: 'ENOENT' }, 'with the state file, all ours: the directory goes');
   await mkdir(join(state, 'logs'), { recursive: true });
   await writeState(state, { version: STATE_VERSION, cluster: { name: 'demo', file: '/x/cluster.yaml' }, mode: 'loopback', subnet: '127.0.100.0/24', nodes: [], processes: {}, unavailable: [], raftMultiplier: 3 });
   await writeFile(join(state, 'keep.txt'), 'mine');
@@ -88,4 +99,35 @@ test('a --state that is no piinit state directory and holds other files is refus
   const down = await downLocal(state, { purge: true });
   assert.deepEqual([down.purged, down.kept], [true, ['keep.txt']]);
   assert.deepEqual(await readdir(state), ['keep.txt']);
+});
+
+test('a damaged state.json or docker.json is a UserError saying how to clean up by hand, never a crash', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-state-damaged-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = statePaths(dir).file;
+  for (const [text, why] of [
+    ['{ broken', 'not JSON'],
+    ['', 'empty'],
+    ['[]', 'not a JSON object'],
+    ['{"version":99}', 'state version 99; this piinit writes 1'],
+    ['{"version":1}', 'no processes or nodes'],
+  ]) {
+    await writeFile(file, text!);
+    await assert.rejects(readState(dir), (e: Error) => e instanceof UserError && e.message === `${file} is damaged (${why}), so piinit cannot tell what it started: stop the consul, nomad and prometheus processes it started by hand if any still run, then delete ${dir}`, text);
+  }
+  await rm(file);
+  await writeFile(join(dir, 'docker.json'), '{"mode":"docker"}');
+  await assert.rejects(readDockerState(dir), (e: Error) => e instanceof UserError && e.message.startsWith(`${join(dir, 'docker.json')} is damaged (no docker network or nodes)`));
+});
+
+test('an up that fails on its options writes nothing into a new state directory; down there has nothing to stop', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-state-up-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const stateDir = join(dir, 'state');
+  await assert.rejects(upLocal(fixtureCluster(), { stateDir, binaries: {}, subnet: 'garbage' }), /garbage/);
+  assert.deepEqual(await readdir(stateDir), [], 'no logs/ or nodes/ without a state.json beside them');
+  const r = spawnSync(process.execPath, ['bin/piinit.js', 'down', 'examples/demo/cluster.yaml', '--state', join(dir, 'none')], { encoding: 'utf8' });
+  // The demo has no secrets file in the checkout: down needs only the cluster's name.
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `no local cluster state in ${join(dir, 'none')}: nothing to stop\n`);
 });
