@@ -37,12 +37,22 @@ export interface ImageSource {
   readImage?(offset: number, length: number): Promise<Buffer>;
 }
 
-export async function isXz(path: string): Promise<boolean> {
+/** Compressions known by name and by their first bytes; burn reads only xz. */
+const COMPRESSIONS = [
+  { name: 'xz', ext: '.xz', magic: Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]) },
+  { name: 'gzip', ext: '.gz', magic: Buffer.from([0x1f, 0x8b]) },
+  { name: 'bzip2', ext: '.bz2', magic: Buffer.from('BZh') },
+  { name: 'zstd', ext: '.zst', magic: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]) },
+  { name: 'zip', ext: '.zip', magic: Buffer.from('PK\x03\x04') },
+];
+
+/** The compression an image's first bytes show, or undefined (a raw image). */
+async function compressionOf(path: string): Promise<(typeof COMPRESSIONS)[number] | undefined> {
   const fh = await open(path, 'r');
   try {
     const b = Buffer.alloc(6);
     await fh.read(b, 0, 6, 0);
-    return b.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
+    return COMPRESSIONS.find((c) => b.subarray(0, c.magic.length).equals(c.magic));
   } finally {
     await fh.close();
   }
@@ -64,16 +74,28 @@ export async function findBmap(image: string): Promise<string | null> {
   return null;
 }
 
+/** xz's own reasons from its stderr, without the "xz: FILE: " it puts before each. */
+function xzReason(path: string, stderr: string): string {
+  return stderr
+    .trim()
+    .split('\n')
+    .map((l) => (l.startsWith(`xz: ${path}: `) ? l.slice(`xz: ${path}: `.length) : l))
+    .join('; ');
+}
+
 async function xzUncompressedSize(path: string): Promise<number> {
+  let stdout: string;
   try {
-    const { stdout } = await run('xz', ['--robot', '--list', path]);
-    const line = stdout.split('\n').find((l) => l.startsWith('totals\t')) ?? '';
-    const size = Number(line.split('\t')[4]);
-    if (!Number.isFinite(size)) throw new Error('no size');
-    return size;
+    ({ stdout } = await run('xz', ['--robot', '--list', '--', path]));
   } catch (err) {
-    throw new UserError(`cannot read the size of ${path} with xz --list (${(err as Error).message.split('\n')[0]}); is xz installed?`, REFUSED);
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw new UserError(`cannot read ${path}: the xz command was not found; is xz installed?`, REFUSED);
+    throw new UserError(`xz cannot read image ${path}: ${xzReason(path, e.stderr ?? '') || e.message}`, REFUSED);
   }
+  const line = stdout.split('\n').find((l) => l.startsWith('totals\t')) ?? '';
+  const size = Number(line.split('\t')[4]);
+  if (!Number.isFinite(size)) throw new UserError(`xz --list gave no size for image ${path}`, REFUSED);
+  return size;
 }
 
 export interface OpenSourceOptions {
@@ -89,7 +111,21 @@ export async function openSource(path: string, opts: OpenSourceOptions = {}): Pr
     throw new UserError(`image ${path} does not exist`, REFUSED);
   }
   if (!st.isFile()) throw new UserError(`image ${path} is not a regular file`, REFUSED);
-  const compressed = await isXz(path);
+  if (st.size === 0) throw new UserError(`image ${path} is empty`, REFUSED);
+  const byData = await compressionOf(path);
+  const byName = COMPRESSIONS.find((c) => path.toLowerCase().endsWith(c.ext));
+  // Otherwise a web server's error page saved as IMAGE.img.xz would be burned as a raw image.
+  if (byName?.name === 'xz' && byData?.name !== 'xz') {
+    throw new UserError(`image ${path} is not xz data, though its name ends in .xz (${st.size} bytes; a failed download?)`, REFUSED);
+  }
+  const other = [byData, byName].find((c) => c && c.name !== 'xz');
+  if (other) {
+    throw new UserError(
+      `image ${path} is ${other.name}-compressed, which burn does not support: decompress it, or burn the .img or .img.xz that piinit image wrote`,
+      REFUSED,
+    );
+  }
+  const compressed = byData?.name === 'xz';
   const bmapPath = opts.bmap === undefined ? await findBmap(path) : opts.bmap;
   let map: BlockMap | null = null;
   if (bmapPath) {
@@ -102,7 +138,9 @@ export async function openSource(path: string, opts: OpenSourceOptions = {}): Pr
     try {
       map = parseBmapXml(xml);
     } catch (err) {
-      throw err instanceof UserError ? new UserError(err.message, REFUSED) : err;
+      if (!(err instanceof UserError)) throw err;
+      const found = opts.bmap === undefined ? ' (found next to the image; --no-bmap ignores it)' : '';
+      throw new UserError(`${err.message.replace(/^block map:/, `block map ${bmapPath}:`)}${found}`, REFUSED);
     }
   }
   if (compressed) {
@@ -197,7 +235,7 @@ async function* unxz(path: string, signal?: AbortSignal): AsyncGenerator<Buffer>
     }
     done = true;
     const code = await exited;
-    if (code !== 0) throw new UserError(`xz -dc ${path} failed: ${stderr.trim() || `exit code ${code}`}`);
+    if (code !== 0) throw new UserError(`xz cannot unpack image ${path}: ${xzReason(path, stderr) || `exit code ${code}`}`);
   } finally {
     if (!done && child.exitCode === null) {
       child.kill('SIGTERM');

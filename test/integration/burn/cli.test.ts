@@ -131,7 +131,7 @@ test('refused before a byte is written: too small, mounted, the system disk; a l
   writeFileSync(`${img}.junk.bmap`, '<not a block map/>');
   r = piinit(['burn', img, ok.dev, '--yes', '--allow-loop', '--bmap', `${img}.junk.bmap`]);
   assert.equal(r.status, 2, r.stderr);
-  assert.equal(r.stderr, 'piinit: block map: not a bmap file (no <bmap version="...">)\n');
+  assert.equal(r.stderr, `piinit: block map ${img}.junk.bmap: not a bmap file (no <bmap version="...">)\n`);
 
   for (const c of [small, ok]) assert.equal(head(c.file)[0], 0xa5, `${c.dev} untouched`);
   assert.equal(head(fsFile, 2048).readUInt16LE(1024 + 56), 0xef53, 'the mounted ext4 is untouched');
