@@ -1,5 +1,5 @@
 import { Option, type Command } from '@commander-js/extra-typings';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { writeFileAtomic } from '../cluster/atomic-write.ts';
@@ -36,6 +36,8 @@ export function register(program: Command): void {
 }
 
 export async function init(dir: string, opts: { force: boolean; clients: number; secretsOnly: boolean }): Promise<void> {
+  if (dir === '') throw new UserError('init needs a directory name (. for this one)');
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UserError(`${dir} is a file, not a directory`);
   const clusterPath = join(dir, 'cluster.yaml');
   let secretsPath = join(dir, SECRETS_FILE_NAME);
   if (opts.secretsOnly) {
@@ -43,12 +45,15 @@ export async function init(dir: string, opts: { force: boolean; clients: number;
     secretsPath = resolveSecretsPath(clusterPath, (await clusterData(clusterPath)).secrets_file);
   }
   const targets = opts.secretsOnly ? [secretsPath] : [clusterPath, secretsPath];
-  // Check every target before writing anything: never half an init.
-  const existing = targets.filter((p) => existsSync(p));
+  // Check every target before writing anything: never half an init. A directory cannot be
+  // replaced, not even with --force (stat: also one at the end of a symlink).
+  const folder = targets.find((p) => statSync(p, { throwIfNoEntry: false })?.isDirectory());
+  if (folder) throw new UserError(`${folder} is a directory, not a file; nothing written`);
+  // lstat, not existsSync: a dangling symlink (secrets kept elsewhere) exists too.
+  const existing = targets.filter((p) => lstatSync(p, { throwIfNoEntry: false }));
   if (existing.length && !opts.force) {
     throw new UserError(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}; nothing written (use --force to replace)`);
   }
-  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UserError(`${dir} is a file, not a directory`);
   const ignore = await gitignoreWithSecrets(dir, secretsPath);
   await mkdir(dir, { recursive: true });
   const wrote: string[] = [];
@@ -65,7 +70,7 @@ export async function init(dir: string, opts: { force: boolean; clients: number;
     wrote.push(`added ${ignore.entry} to ${ignore.file}`);
   }
 
-  const steps = dir === '.' || dir === '' ? [] : [`cd ${dir}`];
+  const steps = dir === '.' ? [] : [`cd ${dir}`];
   if (opts.secretsOnly) steps.push('piinit validate');
   else {
     steps.push(

@@ -50,16 +50,13 @@ export async function writeFileAtomic(
   }
   await fh.close();
   try {
-    if (opts.overwrite) await rename(tmp, path);
-    else {
-      // link() fails if path exists: no window in which another file could be replaced.
-      try {
-        await link(tmp, path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new FileExistsError(path);
-        throw e;
-      }
-    }
+    // link() fails if path exists: no window in which another file could be replaced.
+    await (opts.overwrite ? rename(tmp, path) : link(tmp, path));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EEXIST' && !opts.overwrite) throw new FileExistsError(path);
+    err.path = asked; // as for open: the file asked for, not our temp name
+    throw err;
   } finally {
     await unlink(tmp).catch(() => {});
   }

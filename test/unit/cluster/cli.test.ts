@@ -1,7 +1,7 @@
 // `piinit init` and `piinit validate` end to end, as a user runs them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
@@ -160,6 +160,72 @@ test('init with a .gitignore that is a directory: refused by name with nothing w
   assert.equal(r.status, 1);
   assert.equal(r.stderr, `piinit: ${join(dir, '.gitignore')} is a directory, not a file; nothing written\n`);
   assert.deepEqual(await readdir(dir), ['.gitignore']);
+});
+
+test('init: a dangling symlink is an existing file: refused with nothing written; --force writes through it', async () => {
+  const root = await tempDir();
+  const a = join(root, 'a');
+  await mkdir(a);
+  await symlink('elsewhere.yaml', join(a, 'cluster.yaml'));
+  const r = piinit(['init', a]);
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, `piinit: ${join(a, 'cluster.yaml')} already exists; nothing written (use --force to replace)\n`);
+  assert.deepEqual(await readdir(a), ['cluster.yaml']);
+
+  // The secrets kept elsewhere, not made yet: cluster.yaml is not written either.
+  const b = join(root, 'b');
+  await mkdir(b);
+  await mkdir(join(root, 'vault'));
+  await symlink('../vault/b.secrets.yaml', join(b, 'cluster.secrets.yaml'));
+  const s = piinit(['init', b]);
+  assert.equal(s.status, 1);
+  assert.equal(s.stderr, `piinit: ${join(b, 'cluster.secrets.yaml')} already exists; nothing written (use --force to replace)\n`);
+  assert.deepEqual(await readdir(b), ['cluster.secrets.yaml']);
+
+  const f = piinit(['init', b, '--force']);
+  assert.equal(f.status, 0, f.stderr);
+  assert.ok((await lstat(join(b, 'cluster.secrets.yaml'))).isSymbolicLink());
+  assert.equal((await stat(join(root, 'vault', 'b.secrets.yaml'))).mode & 0o777, 0o600);
+  assert.equal(piinit(['validate', join(b, 'cluster.yaml')]).status, 0);
+  assert.equal(piinit(['init', a, '--force']).status, 0);
+  assert.ok((await lstat(join(a, 'cluster.yaml'))).isSymbolicLink());
+  assert.match(await readFile(join(a, 'elsewhere.yaml'), 'utf8'), /^# /);
+});
+
+test('init, even with --force, refuses a target that is a directory by name, with nothing written', async () => {
+  const root = await tempDir();
+  const c = join(root, 'c');
+  await mkdir(join(c, 'cluster.secrets.yaml'), { recursive: true });
+  await writeFile(join(c, 'cluster.yaml'), 'mine\n');
+  for (const args of [[c], [c, '--force']]) {
+    const r = piinit(['init', ...args]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, `piinit: ${join(c, 'cluster.secrets.yaml')} is a directory, not a file; nothing written\n`);
+  }
+  assert.equal(await readFile(join(c, 'cluster.yaml'), 'utf8'), 'mine\n');
+  assert.deepEqual((await readdir(c)).sort(), ['cluster.secrets.yaml', 'cluster.yaml']);
+
+  // cluster.yaml a directory, or a symlink to one.
+  const d = join(root, 'd');
+  await mkdir(join(d, 'cluster.yaml'), { recursive: true });
+  const r = piinit(['init', d, '--force']);
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, `piinit: ${join(d, 'cluster.yaml')} is a directory, not a file; nothing written\n`);
+  const e = join(root, 'e');
+  await mkdir(e);
+  await symlink('../d', join(e, 'cluster.yaml'));
+  const l = piinit(['init', e, '--force']);
+  assert.equal(l.status, 1);
+  assert.equal(l.stderr, `piinit: ${join(e, 'cluster.yaml')} is a directory, not a file; nothing written\n`);
+  assert.deepEqual(await readdir(e), ['cluster.yaml']);
+});
+
+test('init "" is refused, not taken for a directory', async () => {
+  const cwd = await tempDir();
+  const r = piinit(['init', ''], cwd);
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, 'piinit: init needs a directory name (. for this one)\n');
+  assert.deepEqual(await readdir(cwd), []);
 });
 
 test('init --secrets-only creates only the missing secrets file', async () => {

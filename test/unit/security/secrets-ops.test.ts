@@ -119,6 +119,14 @@ test('writeFileAtomic names the file asked for when it cannot write beside it, n
   await assert.rejects(writeFileAtomic('/nonexistent-piinit-dir/cluster.secrets.yaml', 'x', { overwrite: true }), { code: 'ENOENT', path: '/nonexistent-piinit-dir/cluster.secrets.yaml' });
 });
 
+test('writeFileAtomic names the file asked for when the rename fails (a directory there), and leaves no temp file', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-atomic-rename-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'cluster.secrets.yaml'));
+  await assert.rejects(writeFileAtomic(join(dir, 'cluster.secrets.yaml'), 'x', { overwrite: true }), { code: 'EISDIR', path: join(dir, 'cluster.secrets.yaml') });
+  assert.deepEqual(await readdir(dir), ['cluster.secrets.yaml']);
+});
+
 test('writeFileAtomic through a relative symlink whose target does not exist yet: the target is made, the link stays', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'piinit-atomic-link-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
