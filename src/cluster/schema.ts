@@ -177,12 +177,32 @@ export const keyPair = z.strictObject({ cert: PEM('CERTIFICATE'), key: PEM('PRIV
   if (cert && key && !cert.equals(key)) ctx.addIssue({ code: 'custom', path: ['key'], message: 'is not the private key of the certificate in cert (their public keys differ)' });
 });
 
+/** The cluster CA signs with ECDSA P-256 (src/security/pki.ts), as the CA piinit makes does:
+ *  another key type would sign certificates nobody can verify. */
+export const caKeyPair = keyPair.superRefine((v, ctx) => {
+  let cert: X509Certificate;
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    cert = new X509Certificate(v.cert);
+    key = createPrivateKey(v.key);
+  } catch {
+    return; // PEM() says what is wrong with it
+  }
+  const remedy = 'delete tls: from the secrets file and run piinit secrets generate for a new one (and re-image every node)';
+  if (!cert.ca) ctx.addIssue({ code: 'custom', path: ['cert'], message: `is not a CA certificate (no basicConstraints CA:TRUE); ${remedy}` });
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (key.asymmetricKeyType !== 'ec' || curve !== 'prime256v1') {
+    const what = key.asymmetricKeyType === 'ec' ? `EC ${curve}` : key.asymmetricKeyType;
+    ctx.addIssue({ code: 'custom', path: ['key'], message: `is an ${what} key; piinit signs with ECDSA P-256 only: ${remedy}` });
+  }
+});
+
 /** The secrets file. Keys are the snake_case spelling of the fields of `Secrets` in types.ts. */
 export const secretsFileSchema = z.strictObject({
   consul_gossip_key: GOSSIP_KEY,
   nomad_gossip_key: GOSSIP_KEY,
   tls: z
-    .strictObject({ ca: keyPair, consul_server: keyPair, nomad_server: keyPair, nomad_client: keyPair })
+    .strictObject({ ca: caKeyPair, consul_server: keyPair, nomad_server: keyPair, nomad_client: keyPair })
     .optional(),
   tokens: z
     .strictObject({

@@ -4,7 +4,7 @@
 // through return values meant for printing.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Agent, fetch } from 'undici';
-import { keyPair } from '../cluster/schema.ts';
+import { caKeyPair } from '../cluster/schema.ts';
 import type { Cluster, KeyPair, Secrets } from '../cluster/types.ts';
 import { UserError } from '../errors.ts';
 import {
@@ -48,7 +48,7 @@ export function fillSecretFileGaps(raw: Record<string, unknown>, cluster: unknow
   if (tls === null || typeof tls !== 'object' || Array.isArray(tls) || !names) return added;
   const t = tls as Record<string, unknown>;
   const missing = ['consul_server', 'nomad_server', 'nomad_client'].filter((k) => absent(t[k]));
-  const ca = keyPair.safeParse(t.ca);
+  const ca = caKeyPair.safeParse(t.ca);
   if (missing.length === 0 || !ca.success) return added;
   let issued;
   try {

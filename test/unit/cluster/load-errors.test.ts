@@ -1,8 +1,11 @@
 // Broken cluster files and secrets files: each problem with its exact file:line:column,
 // field path and message. Line numbers refer to VALID in valid-cluster.ts.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { ClusterValidationError, formatDiagnostic } from '../../../src/cluster/diagnostics.ts';
 import { loadCluster } from '../../../src/cluster/load.ts';
@@ -512,5 +515,30 @@ test('defaults and derived values of a minimal valid file', async () => {
     assert.deepEqual(cluster.files, { cluster: t.cluster, secrets: t.secrets });
   } finally {
     await t.cleanup();
+  }
+});
+
+test('a cluster CA piinit cannot sign with (RSA or Ed25519 from openssl, a certificate that is no CA) is an error at tls.ca', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'piinit-foreign-ca-'));
+  try {
+    const opensslCa = (newkey: string[]) => {
+      execFileSync('openssl', ['req', '-x509', ...newkey, '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-subj', '/CN=their CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE'], { stdio: 'ignore' });
+      return { cert: readFileSync(join(dir, 'c'), 'utf8'), key: readFileSync(join(dir, 'k'), 'utf8') };
+    };
+    const withCa = (ca: (s: ReturnType<typeof generateSecrets>) => { cert: string; key: string }) => {
+      const sec = generateSecrets(tlsNamesFromClusterData(parse(VALID)));
+      sec.tls!.ca = ca(sec);
+      return renderSecretsYaml(sec);
+    };
+    const rsa = await problems(VALID, { secretsText: withCa(() => opensslCa(['-newkey', 'rsa:2048'])) });
+    assert.equal(rsa.length, 1, rsa.join('\n'));
+    assert.match(rsa[0]!, /^cluster\.secrets\.yaml:\d+:\d+: error: tls\.ca\.key: is an rsa key; piinit signs with ECDSA P-256 only: delete tls: from the secrets file and run piinit secrets generate/);
+    const ed = await problems(VALID, { secretsText: withCa(() => opensslCa(['-newkey', 'ed25519'])) });
+    assert.match(ed.join('\n'), /tls\.ca\.key: is an ed25519 key; piinit signs with ECDSA P-256 only/);
+    // A server certificate put in as the CA: its key is P-256, but it may not sign.
+    const leaf = await problems(VALID, { secretsText: withCa((s) => s.tls!.consulServer) });
+    assert.deepEqual(leaf.map((l) => l.replace(/^\S+ /, '')), ['error: tls.ca.cert: is not a CA certificate (no basicConstraints CA:TRUE); delete tls: from the secrets file and run piinit secrets generate for a new one (and re-image every node)']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
