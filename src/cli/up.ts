@@ -12,6 +12,7 @@ import { firstCrash, localAuth, localTargets, processStatus, upLocal } from '../
 import { withLocalTls } from '../run/local-security.ts';
 import { waitLocalHealthy } from '../run/probe.ts';
 import { defaultStateDir } from '../run/state.ts';
+import { localizeCluster } from '../run/localize.ts';
 import { sayWaits } from './fetch.ts';
 import { uiUrls } from './status.ts';
 import { DEFAULT_DOCKER_SUBNET } from '../docker/dockerize.ts';
@@ -76,6 +77,7 @@ nothing else. Exit code 0 once the cluster is healthy (see \`piinit status\`).
         });
       }
       if (opts.netns && process.getuid?.() !== 0) throw new UserError('--netns creates network namespaces and needs root (run with sudo)');
+      if (opts.subnet !== undefined) localizeCluster(cluster, opts.subnet); // a bad --subnet is said before any download
 
       const cacheDir = opts.cache ?? defaultCacheDir();
       if (tty) process.stdout.write(`checking releases in ${cacheDir} …\n`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -52,4 +52,16 @@ test('--json: a command that fails before printing anything still prints one JSO
   assert.ok(j.diagnostics.length > 0 && j.diagnostics.every((d) => d.file && d.line >= 1 && d.column >= 1));
   // Without --json, stdout stays empty.
   assert.equal(piinit('status', join(dir, 'nope.yaml')).stdout, '');
+});
+
+test('piinit up --subnet that is no network: refused before any release is looked for, with nothing made', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'piinit-up-subnet-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const piinit = (...args: string[]) => spawnSync(process.execPath, ['bin/piinit.js', ...args], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: join(dir, 'cache') } });
+  assert.equal(piinit('init', join(dir, 'c')).status, 0);
+  const r = piinit('up', join(dir, 'c', 'cluster.yaml'), '--subnet', 'garbage', '--offline', '--state', join(dir, 'state'));
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, 'piinit: local subnet garbage is not a CIDR network (expected e.g. 192.168.1.0/24)\n');
+  assert.equal(r.stdout, '');
+  assert.deepEqual((await readdir(dir)).sort(), ['c']);
 });
