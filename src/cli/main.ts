@@ -19,13 +19,19 @@ registerCommands(program);
 // printed any: { "ok": false, "error": … } (and the message on stderr as always).
 let jsonOnFailure = false;
 program.hook('preAction', (_program, action) => {
-  if ((action.opts() as { json?: unknown }).json !== true) return;
-  jsonOnFailure = true;
-  const write = process.stdout.write.bind(process.stdout) as (...a: unknown[]) => boolean;
-  process.stdout.write = ((...args: unknown[]) => {
-    jsonOnFailure = false;
-    return write(...args);
-  }) as typeof process.stdout.write;
+  if ((action.opts() as { json?: unknown }).json === true) {
+    jsonOnFailure = true;
+    const write = process.stdout.write.bind(process.stdout) as (...a: unknown[]) => boolean;
+    process.stdout.write = ((...args: unknown[]) => {
+      jsonOnFailure = false;
+      return write(...args);
+    }) as typeof process.stdout.write;
+  }
+  // `--node "$NODE"` with NODE unset: no option means anything when empty, and read as absent
+  // it would widen the work (every node, every arch) or change it (a listing for no --out).
+  for (const o of action.options) {
+    if (action.getOptionValue(o.attributeName()) === '') throw new UserError(`${o.long ?? o.flags}: empty value (give one, or leave the option out)`);
+  }
 });
 
 try {

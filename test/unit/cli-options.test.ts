@@ -18,11 +18,20 @@ test('listOption: not given is null; names are trimmed and checked; an empty val
   }
 });
 
-test('piinit fetch --arch "": refused before the cluster file is read or anything fetched', () => {
-  const r = spawnSync(process.execPath, ['bin/piinit.js', 'fetch', 'examples/demo/cluster.yaml', '--arch', ''], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: '/nonexistent-piinit-cache' } });
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /^piinit: --arch needs at least one arch \(known: /);
-  assert.equal(r.stdout, '');
+test('an empty option value (--arch "", --node "", --out ""): refused before the cluster file is read or anything fetched', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, ['bin/piinit.js', ...args], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: '/nonexistent-piinit-cache' } });
+  for (const [args, option] of [
+    [['fetch', 'examples/demo/cluster.yaml', '--arch', ''], '--arch'],
+    [['fetch', 'examples/demo/cluster.yaml', '--arch', ' , '], null],
+    [['render', 'examples/demo/cluster.yaml', '--node', ''], '--node'],
+    [['render', 'examples/demo/cluster.yaml', '--out', ''], '--out'],
+  ] as const) {
+    const r = run(...args);
+    assert.equal(r.status, 1, args.join(' '));
+    if (option) assert.equal(r.stderr, `piinit: ${option}: empty value (give one, or leave the option out)\n`);
+    else assert.match(r.stderr, /^piinit: --arch needs at least one arch \(known: /);
+    assert.equal(r.stdout, '');
+  }
 });
 
 test('piinit status --ca naming a file that holds no certificate: refused by name, before any request', async (t) => {
