@@ -37,6 +37,9 @@ Exit status: 0 when every card verified, 1 when any failed, 2 when refused or no
 (nothing written), 130 when interrupted.`,
     )
     .action(async (image, devices, opts) => {
+      // Both set one value (the last given wins in commander): a script giving both meant something.
+      const given = (flag: string) => process.argv.some((a) => a === flag || a.startsWith(`${flag}=`));
+      if (given('--bmap') && given('--no-bmap')) throw new UserError('--bmap and --no-bmap exclude each other', 2);
       const source = await openSource(image, { bmap: opts.bmap === false ? null : opts.bmap });
       const targets = await resolveTargets(devices, {
         imageSize: source.imageSize,

@@ -151,4 +151,10 @@ test('a damaged block map is refused naming its file, also one burn found next t
     refused(`block map ${junk}: format version 1.4 is not supported (only 2.x, as bmaptool 3 writes)`),
   );
   assert.equal((await openSource(img, { bmap: null })).mapOrigin, 'allocation', '--no-bmap ignores the damaged one');
+  for (const both of [['--no-bmap', '--bmap', junk], [`--bmap=${junk}`, '--no-bmap']]) {
+    const r2 = spawnSync(process.execPath, ['bin/piinit.js', 'burn', img, out, '--yes', '--allow-file', ...both], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r2.status, 2, both.join(' '));
+    assert.equal(r2.stderr, 'piinit: --bmap and --no-bmap exclude each other\n');
+  }
+  assert.equal(existsSync(out), false, 'nothing was written');
 });
