@@ -1,8 +1,8 @@
 import { Option, type Command } from '@commander-js/extra-typings';
 import { existsSync, lstatSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { writeFileAtomic } from '../cluster/atomic-write.ts';
+import { dirname, join, relative } from 'node:path';
+import { linkTarget, writeFileAtomic } from '../cluster/atomic-write.ts';
 import { generateSecrets, resolveSecretsPath, SECRETS_FILE_NAME, writeSecretsFile } from '../cluster/secrets.ts';
 import { renderInitClusterYaml } from '../cluster/template.ts';
 import { formatDiagnostic } from '../cluster/diagnostics.ts';
@@ -53,6 +53,13 @@ export async function init(dir: string, opts: { force: boolean; clients: number;
   const existing = targets.filter((p) => lstatSync(p, { throwIfNoEntry: false }));
   if (existing.length && !opts.force) {
     throw new UserError(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}; nothing written (use --force to replace)`);
+  }
+  // --force writes through a symlink: its target's folder must be there for both files.
+  for (const p of existing) {
+    const target = await linkTarget(p);
+    if (target !== p && !statSync(dirname(target), { throwIfNoEntry: false })?.isDirectory()) {
+      throw new UserError(`${p} is a link to ${target}, whose folder does not exist; nothing written`);
+    }
   }
   const ignore = await gitignoreWithSecrets(dir, secretsPath);
   await mkdir(dir, { recursive: true });

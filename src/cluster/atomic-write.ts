@@ -15,7 +15,7 @@ export class FileExistsError extends Error {
 
 /** Where writing path lands: the file at the end of its symlinks, also when that file does
  *  not exist yet (a dangling link is written through, not replaced). */
-async function linkTarget(path: string): Promise<string> {
+export async function linkTarget(path: string): Promise<string> {
   for (let hops = 0; hops < 40; hops++) {
     const st = await lstat(path).catch(() => null);
     if (!st?.isSymbolicLink()) return path;

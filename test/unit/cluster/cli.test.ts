@@ -190,6 +190,15 @@ test('init: a dangling symlink is an existing file: refused with nothing written
   assert.equal(piinit(['init', a, '--force']).status, 0);
   assert.ok((await lstat(join(a, 'cluster.yaml'))).isSymbolicLink());
   assert.match(await readFile(join(a, 'elsewhere.yaml'), 'utf8'), /^# /);
+
+  // --force through a link into a folder that is not there: said first, nothing written.
+  const d = join(root, 'd');
+  await mkdir(d);
+  await symlink('../no-such-vault/d.secrets.yaml', join(d, 'cluster.secrets.yaml'));
+  const g = piinit(['init', d, '--force']);
+  assert.equal(g.status, 1);
+  assert.equal(g.stderr, `piinit: ${join(d, 'cluster.secrets.yaml')} is a link to ${join(root, 'no-such-vault', 'd.secrets.yaml')}, whose folder does not exist; nothing written\n`);
+  assert.deepEqual(await readdir(d), ['cluster.secrets.yaml']);
 });
 
 test('init, even with --force, refuses a target that is a directory by name, with nothing written', async () => {
