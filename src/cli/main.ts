@@ -1,4 +1,4 @@
-import { Command } from '@commander-js/extra-typings';
+import { Command, CommanderError } from '@commander-js/extra-typings';
 import { ClusterValidationError } from '../cluster/diagnostics.ts';
 import { environmentError, UserError } from '../errors.ts';
 import { registerCommands } from './commands.ts';
@@ -11,7 +11,10 @@ const program = new Command()
   )
   .version('0.1.0')
   .showHelpAfterError()
-  .configureOutput({ outputError: (str, write) => write(str) });
+  .configureOutput({ outputError: (str, write) => write(str) })
+  // Usage errors are thrown (and inherited by every command registered below), so that a
+  // --json run gets its JSON for them too.
+  .exitOverride();
 
 registerCommands(program);
 
@@ -37,6 +40,19 @@ program.hook('preAction', (_program, action) => {
 try {
   await program.parseAsync(process.argv);
 } catch (caught) {
+  if (caught instanceof CommanderError) usageError(caught);
+  else failed(caught);
+}
+
+/** Commander has printed the message (and help, if asked for). */
+function usageError(err: CommanderError): void {
+  process.exitCode = err.exitCode;
+  if (err.exitCode !== 0 && process.argv.includes('--json')) {
+    process.stdout.write(`${JSON.stringify({ ok: false, error: err.message.replace(/^error: /, '') }, null, 2)}\n`);
+  }
+}
+
+function failed(caught: unknown): void {
   const err = environmentError(caught) ?? caught;
   if (jsonOnFailure) {
     const message = err instanceof UserError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;

@@ -61,6 +61,12 @@ test('--json: a command that fails before printing anything still prints one JSO
   assert.ok(j.diagnostics.length > 0 && j.diagnostics.every((d) => d.file && d.line >= 1 && d.column >= 1));
   // Without --json, stdout stays empty.
   assert.equal(piinit('status', join(dir, 'nope.yaml')).stdout, '');
+  // A usage error commander finds (a choice not offered): JSON too, and its usual exit code.
+  const usage = piinit('render', join(dir, 'cluster.yaml'), '--json', '--role', 'router');
+  assert.equal(usage.status, 1);
+  assert.deepEqual(JSON.parse(usage.stdout), { ok: false, error: "option '--role <role>' argument 'router' is invalid. Allowed choices are server, client, monitor." });
+  assert.match(usage.stderr, /^error: option '--role <role>' argument 'router' is invalid/);
+  assert.equal(piinit('render', '--help').status, 0);
 });
 
 test('piinit up --subnet that is no network: refused before any release is looked for, with nothing made', async (t) => {
