@@ -14,29 +14,52 @@ export function register(program: Command): void {
     .option('--json', 'print the cluster (without secrets) and warnings, or the diagnostics, as JSON')
     .addHelpText(
       'after',
-      '\nExit status: 0 when valid (warnings allowed), 1 on any error.\nSecrets are never printed.',
+      '\nExit status: 0 when valid (warnings allowed), 1 on any error, in the files or in what\n' +
+        '`piinit secrets check` finds (a missing CA or token, a certificate not naming a server).\n' +
+        'Secrets are never printed, nor passwords in URLs.',
     )
     .action(async (clusterPath, opts) => {
+      const json = (v: object) => process.stdout.write(hideUrlCredentials(`${JSON.stringify(v, null, 2)}\n`));
+      let loaded;
       try {
-        const { cluster, warnings } = await loadCluster(clusterPath, { secretsPath: opts.secrets });
-        // What `piinit secrets check` finds (certificates that no longer name the servers,
-        // missing tokens): warnings here, so a changed address is noticed before images are built.
-        const secrets = checkSecrets(cluster).filter((i) => i.severity !== 'ok');
-        if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, cluster: publicView(cluster), warnings, secrets }, null, 2)}\n`);
-        else process.stdout.write(summary(cluster, warnings, secrets));
+        loaded = await loadCluster(clusterPath, { secretsPath: opts.secrets });
       } catch (e) {
-        if (opts.json && e instanceof ClusterValidationError) {
-          process.stdout.write(`${JSON.stringify({ ok: false, diagnostics: e.diagnostics }, null, 2)}\n`);
+        if (e instanceof ClusterValidationError) {
+          // A diagnostic may quote a mirror URL with its password.
+          const diagnostics = e.diagnostics.map((d) => ({ ...d, message: hideUrlCredentials(d.message) }));
+          if (!opts.json) throw new ClusterValidationError(diagnostics);
+          json({ ok: false, diagnostics });
           process.exitCode = 1;
           return;
         }
         // A file that cannot be read at all (missing, a directory, no permission): scripts
         // still get JSON on stdout; the message goes to stderr as always.
         const userError = e instanceof UserError ? e : environmentError(e);
-        if (opts.json && userError) process.stdout.write(`${JSON.stringify({ ok: false, diagnostics: [], error: userError.message }, null, 2)}\n`);
+        if (opts.json && userError) json({ ok: false, diagnostics: [], error: userError.message });
         throw userError ?? e;
       }
+      const { cluster, warnings } = loaded;
+      // What `piinit secrets check` finds: a certificate that no longer names a server after
+      // an address change, a missing CA or token. Errors fail here, before render or image does.
+      const secrets = checkSecrets(cluster).filter((i) => i.severity !== 'ok');
+      const problems = secrets.filter((i) => i.severity === 'error');
+      const fixes = [...new Set(problems.flatMap((i) => /run: (piinit [a-z -]+)/.exec(i.detail)?.[1] ?? []))];
+      const error = problems.length
+        ? `${clusterPath} is valid, but the secrets in ${cluster.files.secrets} are not: ` +
+          (fixes.length ? `run ${fixes.join(', then ')}` : 'see piinit secrets check')
+        : undefined;
+      if (opts.json) json({ ok: !error, cluster: publicView(cluster), warnings, secrets, ...(error ? { error } : {}) });
+      else process.stdout.write(hideUrlCredentials(summary(cluster, warnings, secrets)));
+      if (error) throw new UserError(error);
     });
+}
+
+/** URLs in text with the password (or a lone user name, often a token) replaced by ***. Pure. */
+export function hideUrlCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#]*)@/gi, (_, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return `${scheme}${colon < 0 ? '***' : `${userinfo.slice(0, colon)}:***`}@`;
+  });
 }
 
 /** The cluster without anything secret. */
@@ -95,10 +118,12 @@ export function summary(c: Cluster, warnings: Diagnostic[], secrets: CheckItem[]
     const n = nodesWithRole(c, role).length;
     return `${n} ${word}${n === 1 ? '' : 's'}`;
   };
+  const problems = secrets.filter((i) => i.severity === 'error').length;
   lines.push(
     '',
-    `valid: ${count('server', 'server')}, ${count('monitor', 'monitor')}, ${count('client', 'client')}` +
-      (warnings.length ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''),
+    `${problems ? 'cluster file valid' : 'valid'}: ${count('server', 'server')}, ${count('monitor', 'monitor')}, ${count('client', 'client')}` +
+      (warnings.length ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : '') +
+      (problems ? `; ${problems} secrets problem${problems === 1 ? '' : 's'} above` : ''),
   );
   return `${lines.join('\n')}\n`;
 }

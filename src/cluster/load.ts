@@ -40,10 +40,19 @@ export interface LoadResult {
   filled: string[];
 }
 
+/** Far more than any cluster or secrets file: a disk image or log passed by mistake is refused, not read. */
+const MAX_FILE_BYTES = 1024 * 1024;
+
 async function readText(path: string, what: string): Promise<string | null> {
   try {
+    // Checked first: /dev/zero or a FIFO would never end, /dev/random never parse.
+    const st = await stat(path);
+    if (st.isDirectory()) throw new UserError(`${path} is a directory, not a ${what}`);
+    if (!st.isFile()) throw new UserError(`${what} ${path} is not a regular file`);
+    if (st.size > MAX_FILE_BYTES) throw new UserError(`${path} is too large to be a ${what} (${st.size} bytes)`);
     return await readFile(path, 'utf8');
   } catch (e) {
+    if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
     if (code === 'EISDIR') throw new UserError(`${path} is a directory, not a ${what}`);

@@ -127,14 +127,15 @@ export class YamlFile {
             out.push({ ...d, path: formatPath(path) });
             continue;
           }
-          let msg = `unknown field "${key}"`;
+          let msg = `unknown field ${quote(key) ?? `(${key.length} characters, not shown)`}`;
           const special = unknownKeyHint(path, key);
           if (special) msg += ` here: ${special}`;
           else if (hint) msg += ` (did you mean "${hint}"?)`;
           else if (elsewhere.length > 2) msg += ` here (it belongs ${elsewhere.slice(0, 2).join(' or ')} or …)`;
           else if (elsewhere.length) msg += ` here (it belongs ${elsewhere.join(' or ')})`;
           else if (known.length) msg += ` (expected one of: ${known.join(', ')})`;
-          out.push(this.diagnostic([...path, key], 'error', msg, { key: true }));
+          const d = this.diagnostic([...path, key], 'error', msg, { key: true });
+          out.push(plain(key) ? d : { ...d, path: formatPath(path) });
         }
         continue;
       }
@@ -145,13 +146,17 @@ export class YamlFile {
 
   private describe(issue: z.core.$ZodIssue, path: PathSegment[], schema: z.ZodType): string {
     const value = this.valueAt(path);
-    const secret = this.opts.secret === true;
+    const secret = this.opts.secret === true || secretPath(path);
     const shown = secret ? 'the value' : undefined;
     switch (issue.code) {
       case 'invalid_type': {
         if (value === undefined) return 'missing required field';
         if (path.length === 0 && value === null) {
           return `the file is empty: expected a mapping with ${requiredKeys(schema).map((k) => `${k}:`).join(', ')}`;
+        }
+        // 1e400 and .inf are Infinity, .nan is NaN: numbers to JavaScript, not to the schema.
+        if (issue.expected === 'number' && typeof value === 'number') {
+          return `expected a finite number, got ${Number.isNaN(value) ? 'NaN (not a number)' : `${value < 0 ? 'minus ' : ''}infinity`}`;
         }
         const expected = EXPECTED[issue.expected] ?? `a ${issue.expected}`;
         let msg = `expected ${expected}, got ${kindOf(value, secret)}`;
@@ -160,7 +165,9 @@ export class YamlFile {
         return msg;
       }
       case 'invalid_value': {
+        if (value === undefined) return 'missing required field';
         const options = issue.values.map((v) => String(v));
+        if (!secret && !plain(value)) return `expected one of: ${options.join(', ')}, got ${kindOf(value, secret)}`;
         const hint = typeof value === 'string' ? didYouMean(value, options) : undefined;
         return `${shown ?? JSON.stringify(value)} is not one of: ${options.join(', ')}${hint && !secret ? ` (did you mean "${hint}"?)` : ''}`;
       }
@@ -173,6 +180,12 @@ export class YamlFile {
       case 'invalid_format':
       case 'custom':
       default:
+        // The schema's messages quote the value: not a secret's, nor a long or garbled one.
+        if (typeof value === 'string' && value !== '' && (secret || !plain(value))) {
+          const as = shown ?? quote(value) ?? kindOf(value, false);
+          const msg = issue.message.replaceAll(`"${value}"`, as);
+          return plain(value) ? msg : msg.replaceAll(value, as);
+        }
         return issue.message;
     }
   }
@@ -183,8 +196,36 @@ function kindOf(v: unknown, secret: boolean): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   if (secret) return typeof v === 'string' ? 'text' : `a ${typeof v}`;
-  if (typeof v === 'string') return `the text ${JSON.stringify(v)}`;
+  if (typeof v === 'string') {
+    const pem = PEM.exec(v);
+    if (pem) return `a PEM block (BEGIN ${pem[1]}; not shown)`;
+    const q = quote(v);
+    return q ? `the text ${q}` : `a text of ${v.length} characters`;
+  }
   return `the ${typeof v} ${String(v)}`;
+}
+
+const PEM = /-----BEGIN ([A-Z0-9 ]{1,40})-----/;
+const ODD = /[\p{C}\uFFFD]/u; // control and invisible characters, or bytes that were not UTF-8
+
+/** A scalar a message can show whole: not long, one line, printable, not a PEM block. */
+function plain(v: unknown): boolean {
+  if (typeof v === 'number' || typeof v === 'boolean') return true;
+  return typeof v === 'string' && v.length <= 60 && !ODD.test(v) && !PEM.test(v);
+}
+
+/** Text in quotes as messages show it: whole if plain, else its printable start and length
+ *  ('"abc…" (4123 characters)'); undefined when no start can be shown. */
+function quote(s: string): string | undefined {
+  if (plain(s)) return JSON.stringify(s);
+  const start = PEM.test(s) ? undefined : /^[^\p{C}\uFFFD]{1,20}/u.exec(s)?.[0];
+  return start && `${JSON.stringify(`${start}…`)} (${s.length} characters)`;
+}
+
+/** A field whose name or place says it may hold a secret (anything under wifi:, a token, a
+ *  passphrase…): its value is described, never shown. A mistake like `wifi: "passphrase"`. */
+function secretPath(path: readonly PathSegment[]): boolean {
+  return path.some((seg) => typeof seg === 'string' && /wifi|pass|psk|secret|token|gossip|encrypt|private|(^|_)key$/i.test(seg));
 }
 
 /** Where the first alias (*name) of the document is: the likely culprit when resolving

@@ -1,6 +1,7 @@
 // `piinit init` and `piinit validate` end to end, as a user runs them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -28,7 +29,7 @@ async function tempDir(): Promise<string> {
 }
 
 test('validate: a valid file prints the summary and exits 0', async () => {
-  const t = await tempCluster(VALID);
+  const t = await tempCluster(VALID, { tls: true });
   dirs.push(t.dir);
   const r = piinit(['validate', 'cluster.yaml'], t.dir);
   assert.equal(r.status, 0, r.stderr);
@@ -62,6 +63,7 @@ test('validate --json: the cluster without secrets, or the diagnostics', async (
   const withWifi = `${VALID}wifi:\n  ssid: Net\n  country: GB\n`;
   const t = await tempCluster(withWifi, {
     secrets: { wifiPassphrase: 'a passphrase' },
+    tls: true,
   });
   dirs.push(t.dir);
   const ok = piinit(['validate', t.cluster, '--json']);
@@ -288,8 +290,112 @@ test('validate names what secrets check would: certificates that no longer name 
 
   await writeFile(file, (await readFile(file, 'utf8')).replace('address: 192.168.1.11\n', 'address: 192.168.1.111\n'));
   const moved = piinit(['validate', file]);
-  assert.equal(moved.status, 0, 'a warning: the files themselves are valid');
+  assert.equal(moved.status, 1, 'images built from these certificates would not work');
   assert.match(moved.stdout, /^ {2}problem: Consul server certificate: does not name 192\.168\.1\.111 \(servers changed\? run: piinit secrets renew-certs\)$/m);
-  const json = JSON.parse(piinit(['validate', file, '--json']).stdout);
+  assert.match(moved.stdout, /^cluster file valid: 3 servers, 1 monitor, 1 client; 2 secrets problems above$/m);
+  assert.doesNotMatch(moved.stdout, /^valid:/m);
+  const message = `${file} is valid, but the secrets in ${join(dir, 'c', 'cluster.secrets.yaml')} are not: run piinit secrets renew-certs`;
+  assert.equal(moved.stderr, `piinit: ${message}\n`);
+  const j = piinit(['validate', file, '--json']);
+  assert.equal(j.status, 1);
+  const json = JSON.parse(j.stdout);
+  assert.equal(json.ok, false);
+  assert.equal(json.error, message);
+  assert.equal(json.cluster.name, 'homelab');
   assert.deepEqual(json.secrets.map((i: { what: string }) => i.what), ['Consul server certificate', 'Nomad server certificate']);
+});
+
+test('validate fails on a missing CA or missing tokens (the secrets need generating); warnings alone keep exit 0', async () => {
+  const t = await tempCluster(VALID);
+  dirs.push(t.dir);
+  await writeFile(t.secrets, (await readFile(t.secrets, 'utf8')).replace(/^tokens:\n( .*\n)*/m, ''), { mode: 0o600 });
+  const r = piinit(['validate', t.cluster]);
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /^ {2}problem: ACL tokens: missing: .* \(run: piinit secrets generate\)$/m);
+  assert.match(r.stdout, /^ {2}problem: TLS: no cluster CA \(run: piinit secrets generate\)$/m);
+  assert.equal(r.stderr, `piinit: ${t.cluster} is valid, but the secrets in ${t.secrets} are not: run piinit secrets generate\n`);
+  const j = piinit(['validate', t.cluster, '--json']);
+  assert.equal(j.status, 1);
+  const json = JSON.parse(j.stdout);
+  assert.equal(json.ok, false);
+  assert.deepEqual(json.secrets.map((i: { what: string; severity: string }) => `${i.what} ${i.severity}`), ['ACL tokens error', 'TLS error']);
+
+  // With TLS and ACLs off, the same gaps are warnings: valid.
+  await writeFile(t.cluster, `${VALID}security:\n  tls: false\n  acl: false\n`);
+  const off = piinit(['validate', t.cluster]);
+  assert.equal(off.status, 0, off.stderr);
+  assert.match(off.stdout, /^ {2}warning: TLS: no cluster CA/m);
+  assert.match(off.stdout, /^valid: 3 servers, 1 monitor, 1 client$/m);
+  const offJson = JSON.parse(piinit(['validate', t.cluster, '--json']).stdout);
+  assert.equal(offJson.ok, true);
+  assert.equal(offJson.secrets.length, 2);
+});
+
+test('validate never prints the password of a mirror URL (summary, JSON, diagnostics)', async () => {
+  // A lone user name is often a token: hidden too.
+  const withMirror = VALID.replace(
+    '  nomad: { version: 1.6.5 }',
+    '  nomad: { version: 1.6.5, source: mirror, mirror: "https://admin:hunter2@mirror.example/hc" }',
+  ).replace('  prometheus: { version: 2.24.1, source: debian, suite: bullseye }', '  prometheus: { version: 2.24.1, source: mirror, mirror: "https://ghp_token@mirror.example/p" }');
+  const t = await tempCluster(withMirror, { tls: true });
+  dirs.push(t.dir);
+  const r = piinit(['validate', t.cluster]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^ {2}nomad +1\.6\.5 +mirror https:\/\/admin:\*\*\*@mirror\.example\/hc$/m);
+  assert.match(r.stdout, /^ {2}prometheus +2\.24\.1 +mirror https:\/\/\*\*\*@mirror\.example\/p$/m);
+  const j = piinit(['validate', t.cluster, '--json']);
+  assert.equal(JSON.parse(j.stdout).cluster.components.nomad.mirror, 'https://admin:***@mirror.example/hc');
+
+  // Diagnostics that quote a URL.
+  await writeFile(t.cluster, withMirror.replace('https://admin:hunter2@', 'ftp://admin:hunter2@'));
+  const bad = piinit(['validate', t.cluster]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /"ftp:\/\/admin:\*\*\*@mirror\.example\/hc" is neither a directory nor an http\(s\) URL/);
+  const badJson = piinit(['validate', t.cluster, '--json']);
+  assert.match(badJson.stdout, /ftp:\/\/admin:\*\*\*@mirror/);
+  for (const out of [r.stdout, j.stdout, bad.stdout, bad.stderr, badJson.stdout]) assert.doesNotMatch(out, /hunter2|ghp_token/);
+});
+
+test('validate: a device, a FIFO or a huge file as the cluster or secrets file is refused by name, not read', async () => {
+  const dir = await tempDir();
+  assert.equal(piinit(['init', dir]).status, 0);
+  const zero = piinit(['validate', '/dev/zero']);
+  assert.equal(zero.status, 1);
+  assert.equal(zero.stderr, 'piinit: cluster file /dev/zero is not a regular file\n');
+  const fifo = join(dir, 'fifo.yaml');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  const f = piinit(['validate', fifo]);
+  assert.equal(f.status, 1);
+  assert.equal(f.stderr, `piinit: cluster file ${fifo} is not a regular file\n`);
+  const big = join(dir, 'big.yaml');
+  await writeFile(big, `# ${'x'.repeat(2 * 1024 * 1024)}\n`);
+  const b = piinit(['validate', big, '--json']);
+  assert.equal(b.status, 1);
+  const message = `${big} is too large to be a cluster file (${2 * 1024 * 1024 + 3} bytes)`;
+  assert.deepEqual(JSON.parse(b.stdout), { ok: false, diagnostics: [], error: message });
+  assert.equal(b.stderr, `piinit: ${message}\n`);
+
+  const file = join(dir, 'cluster.yaml');
+  await writeFile(file, `secrets_file: /dev/zero\n${await readFile(file, 'utf8')}`);
+  const s = piinit(['validate', file]);
+  assert.equal(s.status, 1);
+  assert.equal(s.stderr, 'piinit: secrets file /dev/zero is not a regular file\n');
+  assert.equal(piinit(['validate', file, '--secrets', big]).stderr, `piinit: ${big} is too large to be a secrets file (${2 * 1024 * 1024 + 3} bytes)\n`);
+});
+
+test('validate: a private key or a binary file passed as the cluster file is described, never printed', async () => {
+  const dir = await tempDir();
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  await writeFile(join(dir, 'key.pem'), pem);
+  const k = piinit(['validate', join(dir, 'key.pem')]);
+  assert.equal(k.status, 1);
+  assert.match(k.stderr, /key\.pem:1:1: error: expected a mapping \(key: value lines\), got a PEM block \(BEGIN PRIVATE KEY; not shown\)$/m);
+  assert.ok(!k.stderr.includes(pem.split('\n')[1]!), 'the key body is never printed');
+  const bin = Buffer.from([0x1f, 0x8b, 0x08, 0x00, ...Buffer.from('secret-ish bytes '.repeat(40)), 0x00, 0x07]);
+  await writeFile(join(dir, 'blob.gz'), bin);
+  const g = piinit(['validate', join(dir, 'blob.gz')]);
+  assert.equal(g.status, 1);
+  assert.match(g.stderr, /blob\.gz:1:1: error: expected a mapping \(key: value lines\), got a text of \d+ characters$/m);
+  assert.doesNotMatch(g.stderr, /secret-ish/);
 });

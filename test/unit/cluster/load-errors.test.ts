@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { chmod } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { ClusterValidationError, formatDiagnostic } from '../../../src/cluster/diagnostics.ts';
-import { loadCluster } from '../../../src/cluster/load.ts';
+import { loadCluster, readClusterName } from '../../../src/cluster/load.ts';
 import { UserError } from '../../../src/errors.ts';
 import { parse } from 'yaml';
 import { generateSecrets, renderSecretsYaml } from '../../../src/cluster/secrets.ts';
@@ -384,6 +384,76 @@ const cases: { name: string; yaml: string; secretsText?: string; expect: string[
       'cluster.yaml:4:1: error: constructor: unknown field "constructor" (expected one of: name, datacenter, domain, secrets_file, network, nodes, components, consul, wifi, ssh, security)',
     ],
   },
+  {
+    name: 'a node without role: or board: is missing them, not "undefined"',
+    yaml: editLine(11, null, editLine(12, null)),
+    expect: [
+      'cluster.yaml:10:5: error: nodes[0].board: missing required field',
+      'cluster.yaml:10:5: error: nodes[0].role: missing required field',
+    ],
+  },
+  {
+    name: 'a number too large for a double (1e400 is Infinity)',
+    yaml: editLine(41, '  raft_multiplier: 1e400'),
+    expect: [
+      'cluster.yaml:41:20: error: consul.raft_multiplier: expected a finite number, got infinity',
+    ],
+  },
+  {
+    name: '.nan where a number belongs',
+    yaml: editLine(41, '  raft_multiplier: .nan'),
+    expect: [
+      'cluster.yaml:41:20: error: consul.raft_multiplier: expected a finite number, got NaN (not a number)',
+    ],
+  },
+  {
+    name: 'a string where the wifi section belongs (a passphrase put there) is never echoed',
+    yaml: `${VALID}wifi: "my passphrase"\n`,
+    expect: [
+      'cluster.yaml:44:7: error: wifi: expected a mapping (key: value lines), got text',
+      'cluster.secrets.yaml:4:1: error: wifi_passphrase: missing: cluster.yaml has a wifi section, so the secrets file needs wifi_passphrase (or the 64-hex-digit wifi_psk)',
+    ],
+  },
+  {
+    name: 'a private key pasted where the SSH keys go is never echoed',
+    yaml: editLine(
+      43,
+      '  authorized_keys: |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n    b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n    -----END OPENSSH PRIVATE KEY-----',
+    ),
+    expect: [
+      'cluster.yaml:43:20: error: ssh.authorized_keys: expected a list, got a PEM block (BEGIN OPENSSH PRIVATE KEY; not shown) (write it as a list: one "- item" per line)',
+    ],
+  },
+  {
+    name: 'long, multi-line or unprintable text is cut to its start and length',
+    yaml: editLine(8, '  addressing: "dhcp\\nstatic"', editLine(11, `    role: ${'x'.repeat(300)}`, editLine(12, '    board: "\\apc"'))),
+    expect: [
+      'cluster.yaml:8:15: error: network.addressing: expected one of: dhcp, static, got the text "dhcp…" (11 characters)',
+      'cluster.yaml:11:11: error: nodes[0].role: expected one of: server, client, monitor, got the text "xxxxxxxxxxxxxxxxxxxx…" (300 characters)',
+      'cluster.yaml:12:12: error: nodes[0].board: expected one of: pi-zero, pi1, pi2, pi3, pi4, pi5, amd64, got a text of 3 characters',
+    ],
+  },
+  {
+    name: "the schema's own messages: a PEM block or long text is not quoted whole, a value under wifi: not at all",
+    yaml: editLine(
+      1,
+      'name: "-----BEGIN PRIVATE KEY-----\\nMC4CAQAwBQYDK2VwBCIEIPL0Ovcumy0m7c9KKNwwS2ePubd\\n-----END PRIVATE KEY-----"',
+      editLine(2, `datacenter: ${'x'.repeat(70)}`, WIFI.replace('country: DE', 'country: my secret')),
+    ),
+    expect: [
+      'cluster.yaml:1:7: error: name: a PEM block (BEGIN PRIVATE KEY; not shown) is not a host name label: use 1-63 lower-case letters, digits and "-", not starting or ending with "-"',
+      'cluster.yaml:2:13: error: datacenter: "xxxxxxxxxxxxxxxxxxxx…" (70 characters) is not a datacenter name: use lower-case letters, digits, "-" and "_"',
+      'cluster.yaml:46:12: error: wifi.country: the value is not a two-letter ISO 3166 country code in capitals (e.g. DE, US, GB)',
+      'cluster.secrets.yaml:4:1: error: wifi_passphrase: missing: cluster.yaml has a wifi section, so the secrets file needs wifi_passphrase (or the 64-hex-digit wifi_psk)',
+    ],
+  },
+  {
+    name: 'a long unknown field is cut short too',
+    yaml: editLine(3, `domain: consul\n${'k'.repeat(100)}: 1`),
+    expect: [
+      'cluster.yaml:4:1: error: unknown field "kkkkkkkkkkkkkkkkkkkk…" (100 characters) (expected one of: name, datacenter, domain, secrets_file, network, nodes, components, consul, wifi, ssh, security)',
+    ],
+  },
 ];
 
 for (const c of cases) {
@@ -409,6 +479,23 @@ test('several problems in both files are reported at once: cluster.yaml first, e
     'cluster.yaml:41:20: error: consul.raft_multiplier: 11 is too large: the maximum is 10',
     'cluster.secrets.yaml:1:20: error: consul_gossip_key: is not a gossip key: expected 32 random bytes in base64 (44 characters ending in "=")',
   ]);
+});
+
+test('a device or a file over 1 MiB is a user error naming it, refused before it is read', async () => {
+  const refused = (message: string) => (e: unknown) => e instanceof UserError && !(e instanceof ClusterValidationError) && e.message === message;
+  await assert.rejects(loadCluster('/dev/zero'), refused('cluster file /dev/zero is not a regular file'));
+  await assert.rejects(readClusterName('/dev/zero'), refused('cluster file /dev/zero is not a regular file'));
+  const t = await tempCluster(VALID);
+  try {
+    await assert.rejects(loadCluster(t.cluster, { secretsPath: '/dev/urandom' }), refused('secrets file /dev/urandom is not a regular file'));
+    await writeFile(t.secrets, 'x'.repeat(1024 * 1024 + 1));
+    await assert.rejects(loadCluster(t.cluster), refused(`${t.secrets} is too large to be a secrets file (1048577 bytes)`));
+    await writeFile(t.cluster, `${VALID}#${'x'.repeat(1024 * 1024)}\n`);
+    const size = Buffer.byteLength(VALID) + 1024 * 1024 + 2;
+    await assert.rejects(readClusterName(t.cluster), refused(`${t.cluster} is too large to be a cluster file (${size} bytes)`));
+  } finally {
+    await t.cleanup();
+  }
 });
 
 test('a secrets file readable by others is refused with the chmod to run', async () => {

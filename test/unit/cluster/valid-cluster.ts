@@ -3,8 +3,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { generateSecrets, renderSecretsYaml } from '../../../src/cluster/secrets.ts';
 import type { Secrets } from '../../../src/cluster/types.ts';
+import { tlsNamesFromClusterData } from '../../../src/security/pki.ts';
 
 export const VALID = `name: lab
 datacenter: home
@@ -66,16 +68,17 @@ export interface TempCluster {
   cleanup(): Promise<void>;
 }
 
-/** Writes cluster.yaml (and cluster.secrets.yaml, mode 0600) into a fresh temp dir. */
+/** Writes cluster.yaml (and cluster.secrets.yaml, mode 0600) into a fresh temp dir.
+ *  tls: with a CA and certificates for yaml's servers, as `piinit init` writes (validate fails without). */
 export async function tempCluster(
   yaml: string,
-  opts: { secrets?: Partial<Secrets>; secretsText?: string } = {},
+  opts: { secrets?: Partial<Secrets>; secretsText?: string; tls?: boolean } = {},
 ): Promise<TempCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'piinit-cluster-'));
   const cluster = join(dir, 'cluster.yaml');
   const secrets = join(dir, 'cluster.secrets.yaml');
   await writeFile(cluster, yaml);
-  const text = opts.secretsText ?? renderSecretsYaml({ ...generateSecrets(), ...opts.secrets });
+  const text = opts.secretsText ?? renderSecretsYaml({ ...generateSecrets(opts.tls ? tlsNamesFromClusterData(parse(yaml)) : undefined), ...opts.secrets });
   await writeFile(secrets, text, { mode: 0o600 });
   return { dir, cluster, secrets, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
