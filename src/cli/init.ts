@@ -82,6 +82,7 @@ export async function init(dir: string, opts: { force: boolean; clients: number;
   else {
     steps.push(
       "edit cluster.yaml: each board's MAC, and the addresses your router reserves for them",
+      'piinit secrets renew-certs   (the certificates name the servers\' addresses: after editing them)',
       'piinit validate',
       'piinit render      (the files each node will carry)',
       'piinit fetch, piinit packages, piinit image, then piinit burn',

@@ -14,8 +14,8 @@ export function register(program: Command): void {
     .option('--json', 'print the cluster (without secrets) and warnings, or the diagnostics, as JSON')
     .addHelpText(
       'after',
-      '\nExit status: 0 when valid (warnings allowed), 1 on any error, in the files or in what\n' +
-        '`piinit secrets check` finds (a missing CA or token, a certificate not naming a server).\n' +
+      '\nExit status: 0 when valid (warnings allowed), 1 on any error in the files, or when the\n' +
+        'secrets lack what the build needs (the CA with security.tls, a token with security.acl).\n' +
         'Secrets are never printed, nor passwords in URLs.',
     )
     .action(async (clusterPath, opts) => {
@@ -40,9 +40,11 @@ export function register(program: Command): void {
       }
       const { cluster, warnings } = loaded;
       // What `piinit secrets check` finds: a certificate that no longer names a server after
-      // an address change, a missing CA or token. Errors fail here, before render or image does.
+      // an address change (the usual state right after init and editing the addresses:
+      // listed, for renew-certs), a missing CA or token. Only what render, packages and image
+      // refuse fails here: no CA with security.tls, a missing token with security.acl.
       const secrets = checkSecrets(cluster).filter((i) => i.severity !== 'ok');
-      const problems = secrets.filter((i) => i.severity === 'error');
+      const problems = secrets.filter((i) => i.severity === 'error' && MISSING_SECRETS.includes(i.what));
       const fixes = [...new Set(problems.flatMap((i) => /run: (piinit [a-z -]+)/.exec(i.detail)?.[1] ?? []))];
       const error = problems.length
         ? `${clusterPath} is valid, but the secrets in ${cluster.files.secrets} are not: ` +
@@ -53,6 +55,9 @@ export function register(program: Command): void {
       if (error) throw new UserError(error);
     });
 }
+
+/** The findings of checkSecrets that mean a secret the build needs is missing. */
+const MISSING_SECRETS = ['TLS', 'ACL tokens'];
 
 /** URLs in text with the password (or a lone user name, often a token) replaced by ***. Pure. */
 export function hideUrlCredentials(text: string): string {
@@ -118,7 +123,7 @@ export function summary(c: Cluster, warnings: Diagnostic[], secrets: CheckItem[]
     const n = nodesWithRole(c, role).length;
     return `${n} ${word}${n === 1 ? '' : 's'}`;
   };
-  const problems = secrets.filter((i) => i.severity === 'error').length;
+  const problems = secrets.filter((i) => i.severity === 'error' && MISSING_SECRETS.includes(i.what)).length;
   lines.push(
     '',
     `${problems ? 'cluster file valid' : 'valid'}: ${count('server', 'server')}, ${count('monitor', 'monitor')}, ${count('client', 'client')}` +

@@ -118,7 +118,7 @@ export function checkSecrets(cluster: Cluster, now = new Date()): CheckItem[] {
   const missingTokens = TOKEN_KEYS.filter((k) => !s.tokens[k]);
   items.push(
     missingTokens.length
-      ? { what: 'ACL tokens', severity: cluster.security.acl ? 'error' : 'warn', detail: `missing: ${missingTokens.join(', ')} (run: piinit secrets generate)` }
+      ? { what: 'ACL tokens', severity: cluster.security.acl ? 'error' : 'warn', detail: `missing: ${missingTokens.map((k) => `tokens.${snake(k)}`).join(', ')} (run: piinit secrets generate)` }
       : { what: 'ACL tokens', severity: 'ok', detail: `${TOKEN_KEYS.length} tokens present` },
   );
   if (!s.tls) {
