@@ -1,5 +1,6 @@
 // cluster.yaml + the secrets file → the typed Cluster, or every problem at once with its
 // file:line:column.
+import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
@@ -45,12 +46,21 @@ const MAX_FILE_BYTES = 1024 * 1024;
 
 async function readText(path: string, what: string): Promise<string | null> {
   try {
-    // Checked first: /dev/zero or a FIFO would never end, /dev/random never parse.
+    // Checked first: a disk or a log passed by mistake is not read whole. A pipe is fine
+    // (--secrets <(sops -d …)), but read only up to the limit: /dev/zero never ends.
     const st = await stat(path);
     if (st.isDirectory()) throw new UserError(`${path} is a directory, not a ${what}`);
-    if (!st.isFile()) throw new UserError(`${what} ${path} is not a regular file`);
-    if (st.size > MAX_FILE_BYTES) throw new UserError(`${path} is too large to be a ${what} (${st.size} bytes)`);
-    return await readFile(path, 'utf8');
+    if (st.isBlockDevice()) throw new UserError(`${what} ${path} is a disk, not a file`);
+    if (st.isFile() && st.size > MAX_FILE_BYTES) throw new UserError(`${path} is too large to be a ${what} (${st.size} bytes)`);
+    if (st.isFile()) return await readFile(path, 'utf8');
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const chunk of createReadStream(path, { end: MAX_FILE_BYTES })) {
+      chunks.push(chunk as Buffer);
+      n += (chunk as Buffer).length;
+    }
+    if (n > MAX_FILE_BYTES) throw new UserError(`${path} is too large to be a ${what} (over ${MAX_FILE_BYTES} bytes)`);
+    return Buffer.concat(chunks).toString('utf8');
   } catch (e) {
     if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;

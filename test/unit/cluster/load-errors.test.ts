@@ -483,11 +483,11 @@ test('several problems in both files are reported at once: cluster.yaml first, e
 
 test('a device or a file over 1 MiB is a user error naming it, refused before it is read', async () => {
   const refused = (message: string) => (e: unknown) => e instanceof UserError && !(e instanceof ClusterValidationError) && e.message === message;
-  await assert.rejects(loadCluster('/dev/zero'), refused('cluster file /dev/zero is not a regular file'));
-  await assert.rejects(readClusterName('/dev/zero'), refused('cluster file /dev/zero is not a regular file'));
+  await assert.rejects(loadCluster('/dev/zero'), refused('/dev/zero is too large to be a cluster file (over 1048576 bytes)'));
+  await assert.rejects(readClusterName('/dev/zero'), refused('/dev/zero is too large to be a cluster file (over 1048576 bytes)'));
   const t = await tempCluster(VALID);
   try {
-    await assert.rejects(loadCluster(t.cluster, { secretsPath: '/dev/urandom' }), refused('secrets file /dev/urandom is not a regular file'));
+    await assert.rejects(loadCluster(t.cluster, { secretsPath: '/dev/urandom' }), refused('/dev/urandom is too large to be a secrets file (over 1048576 bytes)'));
     await writeFile(t.secrets, 'x'.repeat(1024 * 1024 + 1));
     await assert.rejects(loadCluster(t.cluster), refused(`${t.secrets} is too large to be a secrets file (1048577 bytes)`));
     await writeFile(t.cluster, `${VALID}#${'x'.repeat(1024 * 1024)}\n`);
