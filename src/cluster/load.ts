@@ -8,7 +8,7 @@ import { boardArch } from './boards.ts';
 import { checkCluster, DEFAULT_SOURCE } from './checks.ts';
 import { ClusterValidationError, type Diagnostic } from './diagnostics.ts';
 import { normalizeMac, parseCidr, formatIPv4 } from './net.ts';
-import { clusterFileSchema, secretsFileSchema, type ClusterFile, type SecretsFile } from './schema.ts';
+import { clusterFileSchema, HOST_LABEL, secretsFileSchema, type ClusterFile, type SecretsFile } from './schema.ts';
 import { resolveSecretsPath, SECRETS_FILE_NAME, secretsFromFile } from './secrets.ts';
 import { COMPONENTS, type Cluster, type ComponentName, type ComponentSpec, type Secrets } from './types.ts';
 import { wpaPsk } from './wifi.ts';
@@ -175,7 +175,8 @@ const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typ
 export async function readClusterName(clusterPath: string): Promise<string> {
   const text = await readText(clusterPath, 'cluster file');
   const name = text === null ? undefined : new YamlFile(clusterPath, text).valueAt(['name']);
-  if (typeof name === 'string' && name !== '') return name;
+  // Only a name the schema would take: it becomes a path (~/.local/state/piinit/<name>).
+  if (typeof name === 'string' && HOST_LABEL.test(name)) return name;
   return (await loadCluster(clusterPath)).cluster.name;
 }
 

@@ -629,3 +629,14 @@ test('a cluster CA piinit cannot sign with (RSA or Ed25519 from openssl, a certi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('readClusterName takes only a name the schema would take: a path-like name is left to the loader', async () => {
+  const t = await tempCluster(VALID);
+  try {
+    assert.equal(await readClusterName(t.cluster), 'lab');
+    await writeFile(t.cluster, 'name: ../victim\n');
+    await assert.rejects(readClusterName(t.cluster), (e) => e instanceof ClusterValidationError && /name: /.test(e.message));
+  } finally {
+    await t.cleanup();
+  }
+});
