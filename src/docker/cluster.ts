@@ -43,7 +43,7 @@ export async function readDockerState(stateDir: string): Promise<DockerState | n
   return readStateFile<DockerState>(
     dockerStatePath(stateDir),
     (s) => (s.mode !== 'docker' || typeof s.network !== 'string' || !Array.isArray(s.nodes) ? 'no docker network or nodes' : null),
-    'remove its containers and network by hand (docker ps -a --filter label=piinit.cluster=<name>)',
+    "remove its containers and network by hand (docker ps -a --filter label=piinit.cluster; the volumes keep the nodes' data)",
   );
 }
 

@@ -3,7 +3,7 @@
 // `down --purge` removes it.
 import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { holderName, takePidLock } from '../pid-lock.ts';
 import type { ProcessRecord } from './proc.ts';
@@ -68,21 +68,21 @@ export async function readStateFile<T>(file: string, shapeProblem: (v: Record<st
   } catch {
     why = text.trim() === '' ? 'empty' : 'not JSON';
   }
-  if (why) throw new UserError(`${file} is damaged (${why}), so piinit cannot tell what it started: ${howToStop}, then delete ${dirname(file)}`);
+  if (why) throw new UserError(`${file} is damaged (${why}), so piinit cannot tell what it started: ${howToStop}, then remove ${file} (the cluster's data stays for the next piinit up)`);
   return v as T;
 }
 
 export async function readState(dir: string): Promise<LocalState | null> {
-  return readStateFile<LocalState>(
-    statePaths(dir).file,
-    (s) =>
-      s.version !== STATE_VERSION
-        ? `state version ${JSON.stringify(s.version)}; this piinit writes ${STATE_VERSION}`
-        : s.processes === null || typeof s.processes !== 'object' || !Array.isArray(s.nodes)
-          ? 'no processes or nodes'
-          : null,
-    'stop the consul, nomad and prometheus processes it started by hand if any still run',
+  const file = statePaths(dir).file;
+  const s = await readStateFile<LocalState>(
+    file,
+    (v) => (v.version === STATE_VERSION && (v.processes === null || typeof v.processes !== 'object' || !Array.isArray(v.nodes)) ? 'no processes or nodes' : null),
+    'stop the consul, nomad, prometheus and node_exporter processes it started by hand if any still run (with --netns also its namespaces and bridge: ip netns list)',
   );
+  if (s && s.version !== STATE_VERSION) {
+    throw new UserError(`${file} was written by another piinit version (state version ${JSON.stringify(s.version)}; this one reads ${STATE_VERSION}): stop that cluster with the piinit that started it`);
+  }
+  return s;
 }
 
 export async function writeState(dir: string, s: LocalState): Promise<void> {
@@ -131,8 +131,15 @@ export async function checkStateDir(dir: string): Promise<void> {
  *  --state), so then only locks and temp files go. The state file goes last: a purge cut
  *  short can be run again. */
 export async function purgeStateDir(dir: string): Promise<string[]> {
+  const withState = (await entriesOf(dir)).some((n) => n === 'state.json' || n === 'docker.json');
+  // An up --docker stopped before docker.json leaves its role images (with the cluster's
+  // keys in them) in images/: piinit's by their names, whatever else is there.
+  if (!withState) {
+    const images = join(dir, 'images');
+    for (const n of await entriesOf(images).catch(() => [])) if (/\.oci\.tar(\.tmp-\d+)?$/.test(n)) await rm(join(images, n), { force: true });
+    await rmdir(images).catch(() => undefined); // only if that left it empty
+  }
   const names = await entriesOf(dir);
-  const withState = names.includes('state.json') || names.includes('docker.json');
   const ours = (n: string) => foreignEntries([n]).length === 0 && (withState || n === 'lock' || n === 'lock.break' || STATE_TEMP.test(n));
   const last = (n: string) => n === 'state.json' || n === 'docker.json';
   for (const n of [...names.filter((x) => !last(x)), ...names.filter(last)]) if (ours(n)) await rm(join(dir, n), { recursive: true, force: true });

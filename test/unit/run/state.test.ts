@@ -88,6 +88,15 @@ test('a --state that is no piinit state directory and holds other files is refus
   await writeFile(join(state, 'lock'), '999999999');
   assert.deepEqual(await purgeStateDir(state), ['images', 'local-tls.json', 'logs', 'nodes']);
   assert.deepEqual((await readdir(state)).sort(), ['images', 'local-tls.json', 'logs', 'nodes']);
+  assert.deepEqual(await readdir(join(state, 'images')), ['my.img']);
+  // An up --docker stopped before docker.json: its role images (keys inside) go by their names.
+  await writeFile(join(state, 'images', 'demo-server.oci.tar'), 'keys');
+  await writeFile(join(state, 'images', 'demo-client.oci.tar.tmp-4242'), 'keys');
+  await purgeStateDir(state);
+  assert.deepEqual(await readdir(join(state, 'images')), ['my.img']);
+  await rm(join(state, 'images', 'my.img'));
+  await writeFile(join(state, 'images', 'demo-server.oci.tar'), 'keys');
+  assert.deepEqual(await purgeStateDir(state), ['local-tls.json', 'logs', 'nodes'], 'images/ held only those: gone');
   await writeFile(join(state, 'state.json'), '{}');
   assert.deepEqual(await purgeStateDir(state), []);
   await assert.rejects(stat(state), { code: 'ENOENT' }, 'with the state file, all ours: the directory goes');
@@ -109,12 +118,21 @@ test('a damaged state.json or docker.json is a UserError saying how to clean up 
     ['{ broken', 'not JSON'],
     ['', 'empty'],
     ['[]', 'not a JSON object'],
-    ['{"version":99}', 'state version 99; this piinit writes 1'],
     ['{"version":1}', 'no processes or nodes'],
   ]) {
     await writeFile(file, text!);
-    await assert.rejects(readState(dir), (e: Error) => e instanceof UserError && e.message === `${file} is damaged (${why}), so piinit cannot tell what it started: stop the consul, nomad and prometheus processes it started by hand if any still run, then delete ${dir}`, text);
+    await assert.rejects(
+      readState(dir),
+      (e: Error) =>
+        e instanceof UserError &&
+        e.message ===
+          `${file} is damaged (${why}), so piinit cannot tell what it started: stop the consul, nomad, prometheus and node_exporter processes it started by hand if any still run (with --netns also its namespaces and bridge: ip netns list), then remove ${file} (the cluster's data stays for the next piinit up)`,
+      text,
+    );
   }
+  // Not damaged: another version's. Its own down knows what it started.
+  await writeFile(file, '{"version":99}');
+  await assert.rejects(readState(dir), (e: Error) => e instanceof UserError && e.message === `${file} was written by another piinit version (state version 99; this one reads 1): stop that cluster with the piinit that started it`);
   await rm(file);
   await writeFile(join(dir, 'docker.json'), '{"mode":"docker"}');
   await assert.rejects(readDockerState(dir), (e: Error) => e instanceof UserError && e.message.startsWith(`${join(dir, 'docker.json')} is damaged (no docker network or nodes)`));
