@@ -33,3 +33,11 @@ export function environmentError(err: unknown): UserError | null {
   if (!reason) return null;
   return new UserError(`${path ? `${path}: ` : ''}${reason} (${code}${syscall ? ` in ${syscall}` : ''})`);
 }
+
+/** URLs in text with the password (or a lone user name, often a token) replaced by ***. Pure. */
+export function hideUrlCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#]*)@/gi, (_, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return `${scheme}${colon < 0 ? '***' : `${userinfo.slice(0, colon)}:***`}@`;
+  });
+}

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { ClusterValidationError } from '../cluster/diagnostics.ts';
-import { environmentError, UserError } from '../errors.ts';
+import { environmentError, hideUrlCredentials, UserError } from '../errors.ts';
 import { registerCommands } from './commands.ts';
 
 const program = new Command()
@@ -54,13 +54,14 @@ function usageError(err: CommanderError): void {
 
 function failed(caught: unknown): void {
   const err = environmentError(caught) ?? caught;
+  // A message may quote a mirror URL from cluster.yaml, password and all.
   if (jsonOnFailure) {
     const message = err instanceof UserError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
     const diagnostics = err instanceof ClusterValidationError ? { diagnostics: err.diagnostics } : {};
-    process.stdout.write(`${JSON.stringify({ ok: false, error: message, ...diagnostics }, null, 2)}\n`);
+    process.stdout.write(hideUrlCredentials(`${JSON.stringify({ ok: false, error: message, ...diagnostics }, null, 2)}\n`));
   }
   if (err instanceof UserError) {
-    process.stderr.write(`piinit: ${err.message}\n`);
+    process.stderr.write(`piinit: ${hideUrlCredentials(err.message)}\n`);
     process.exitCode = err.exitCode;
   } else {
     process.stderr.write('piinit: internal error (a bug in piinit, please report it):\n');

@@ -2,7 +2,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { ClusterValidationError, formatDiagnostic, type Diagnostic } from '../cluster/diagnostics.ts';
 import { loadCluster } from '../cluster/load.ts';
 import { nodesWithRole, type Cluster } from '../cluster/types.ts';
-import { environmentError, UserError } from '../errors.ts';
+import { environmentError, hideUrlCredentials, UserError } from '../errors.ts';
 import { checkSecrets, type CheckItem } from '../security/secrets-ops.ts';
 
 export function register(program: Command): void {
@@ -58,14 +58,6 @@ export function register(program: Command): void {
 
 /** The findings of checkSecrets that mean a secret the build needs is missing. */
 const MISSING_SECRETS = ['TLS', 'ACL tokens'];
-
-/** URLs in text with the password (or a lone user name, often a token) replaced by ***. Pure. */
-export function hideUrlCredentials(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#]*)@/gi, (_, scheme: string, userinfo: string) => {
-    const colon = userinfo.indexOf(':');
-    return `${scheme}${colon < 0 ? '***' : `${userinfo.slice(0, colon)}:***`}@`;
-  });
-}
 
 /** The cluster without anything secret. */
 export function publicView(c: Cluster): Omit<Cluster, 'secrets' | 'wifi'> & { wifi: { ssid: string; country: string } | null } {

@@ -15,7 +15,7 @@ export const DEFAULT_SOURCE: Record<(typeof COMPONENTS)[number], string> = {
   node_exporter: 'github',
 };
 
-const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+export const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 export function checkCluster(f: YamlFile): Diagnostic[] {
   const out: Diagnostic[] = [];

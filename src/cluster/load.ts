@@ -5,7 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import { boardArch } from './boards.ts';
-import { checkCluster, DEFAULT_SOURCE } from './checks.ts';
+import { checkCluster, DEFAULT_SOURCE, isObj } from './checks.ts';
 import { ClusterValidationError, type Diagnostic } from './diagnostics.ts';
 import { normalizeMac, parseCidr, formatIPv4 } from './net.ts';
 import { clusterFileSchema, HOST_LABEL, secretsFileSchema, type ClusterFile, type SecretsFile } from './schema.ts';
@@ -126,7 +126,7 @@ export async function loadCluster(clusterPath: string, opts: LoadOptions = {}): 
     sf = new YamlFile(secretsPath, secretsText, { secret: true });
     diags.push(...sf.syntax);
     if (sf.ok) {
-      if (opts.fillSecrets && parsed && isRecord(sf.data)) filled = opts.fillSecrets(sf.data, parsed);
+      if (opts.fillSecrets && parsed && isObj(sf.data)) filled = opts.fillSecrets(sf.data, parsed);
       const v = sf.validate(secretsFileSchema);
       secrets = v.value;
       diags.push(...v.diagnostics.map(fillableHint));
@@ -167,8 +167,6 @@ const FILLABLE = new Set(['consul_gossip_key', 'nomad_gossip_key', 'tls.consul_s
 function fillableHint(d: Diagnostic): Diagnostic {
   return d.message === 'missing required field' && FILLABLE.has(d.path) ? { ...d, message: `${d.message} (add it with: piinit secrets generate)` } : d;
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** The cluster's name alone, for commands that must work even after cluster.yaml or the
  *  secrets file was broken (down stops what up started). Without a name: the loader's errors. */

@@ -355,7 +355,13 @@ test('validate never prints the password of a mirror URL (summary, JSON, diagnos
   assert.match(bad.stderr, /"ftp:\/\/admin:\*\*\*@mirror\.example\/hc" is neither a directory nor an http\(s\) URL/);
   const badJson = piinit(['validate', t.cluster, '--json']);
   assert.match(badJson.stdout, /ftp:\/\/admin:\*\*\*@mirror/);
-  for (const out of [r.stdout, j.stdout, bad.stdout, bad.stderr, badJson.stdout]) assert.doesNotMatch(out, /hunter2|ghp_token/);
+  // Any other command that stops on the same cluster file: its error and its --json too.
+  const render = piinit(['render', t.cluster]);
+  const renderJson = piinit(['render', t.cluster, '--json']);
+  assert.equal(render.status, 1);
+  assert.match(render.stderr, /ftp:\/\/admin:\*\*\*@mirror/);
+  assert.equal(JSON.parse(renderJson.stdout).ok, false);
+  for (const out of [r.stdout, j.stdout, bad.stdout, bad.stderr, badJson.stdout, render.stderr, renderJson.stdout]) assert.doesNotMatch(out, /hunter2|ghp_token/);
 });
 
 test('validate: a disk, an endless device or a huge file as the cluster or secrets file is refused by name; a pipe is read', async () => {
