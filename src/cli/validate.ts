@@ -24,11 +24,10 @@ export function register(program: Command): void {
       try {
         loaded = await loadCluster(clusterPath, { secretsPath: opts.secrets });
       } catch (e) {
-        if (e instanceof ClusterValidationError) {
-          // A diagnostic may quote a mirror URL with its password.
-          const diagnostics = e.diagnostics.map((d) => ({ ...d, message: hideUrlCredentials(d.message) }));
-          if (!opts.json) throw new ClusterValidationError(diagnostics);
-          json({ ok: false, diagnostics });
+        // A diagnostic may quote a mirror URL with its password: json() hides it, and so does
+        // main.ts for what goes to stderr.
+        if (opts.json && e instanceof ClusterValidationError) {
+          json({ ok: false, diagnostics: e.diagnostics });
           process.exitCode = 1;
           return;
         }
@@ -44,7 +43,7 @@ export function register(program: Command): void {
       // listed, for renew-certs), a missing CA or token. Only what render, packages and image
       // refuse fails here: no CA with security.tls, a missing token with security.acl.
       const secrets = checkSecrets(cluster).filter((i) => i.severity !== 'ok');
-      const problems = secrets.filter((i) => i.severity === 'error' && MISSING_SECRETS.includes(i.what));
+      const problems = missingSecrets(secrets);
       const fixes = [...new Set(problems.flatMap((i) => /run: (piinit [a-z -]+)/.exec(i.detail)?.[1] ?? []))];
       const error = problems.length
         ? `${clusterPath} is valid, but the secrets in ${cluster.files.secrets} are not: ` +
@@ -56,8 +55,10 @@ export function register(program: Command): void {
     });
 }
 
-/** The findings of checkSecrets that mean a secret the build needs is missing. */
-const MISSING_SECRETS = ['TLS', 'ACL tokens'];
+/** The findings of checkSecrets that mean a secret the build needs is missing. Pure. */
+function missingSecrets(items: CheckItem[]): CheckItem[] {
+  return items.filter((i) => i.severity === 'error' && (i.what === 'TLS' || i.what === 'ACL tokens'));
+}
 
 /** The cluster without anything secret. */
 export function publicView(c: Cluster): Omit<Cluster, 'secrets' | 'wifi'> & { wifi: { ssid: string; country: string } | null } {
@@ -115,7 +116,7 @@ export function summary(c: Cluster, warnings: Diagnostic[], secrets: CheckItem[]
     const n = nodesWithRole(c, role).length;
     return `${n} ${word}${n === 1 ? '' : 's'}`;
   };
-  const problems = secrets.filter((i) => i.severity === 'error' && MISSING_SECRETS.includes(i.what)).length;
+  const problems = missingSecrets(secrets).length;
   lines.push(
     '',
     `${problems ? 'cluster file valid' : 'valid'}: ${count('server', 'server')}, ${count('monitor', 'monitor')}, ${count('client', 'client')}` +

@@ -33,7 +33,8 @@ export function generateSecrets(names?: TlsNames): Secrets {
   };
 }
 
-const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** A field of `Secrets` as the file spells it: consulGossipKey → consul_gossip_key. */
+export const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const camel = (k: string) => k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
 function mapKeys(v: unknown, f: (k: string) => string): unknown {

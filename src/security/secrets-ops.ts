@@ -5,6 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Agent, fetch } from 'undici';
 import { caKeyPair } from '../cluster/schema.ts';
+import { snake } from '../cluster/secrets.ts';
 import type { Cluster, KeyPair, Secrets } from '../cluster/types.ts';
 import { UserError } from '../errors.ts';
 import {
@@ -24,7 +25,6 @@ export function newGossipKey(): string {
   return randomBytes(32).toString('base64');
 }
 
-const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const absent = (v: unknown) => v === undefined || v === null || v === '';
 
 /**
